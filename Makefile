@@ -1,0 +1,53 @@
+# The README's two commands: `make run` and `make test`. Everything else is a convenience.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+STAMP := $(VENV)/.installed
+export DO_NOT_TRACK := true
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: setup run test lint format up bench browser clean
+
+setup: $(STAMP)
+
+# torch first, from the CPU wheel: any other resolution pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0 -c constraints.txt
+	$(BIN)/pip install -q -e '.[dev]' -c constraints.txt
+	cd dbt && ../$(BIN)/dbt parse --profiles-dir . --quiet
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/aimass run
+
+# Headless Chromium is how the UI test sees the Dagster UI.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null \
+			|| echo "could not install chromium: the UI test will be skipped"; \
+		else echo "chromium missing and not root: the UI test will be skipped"; fi; \
+	fi
+
+lint: setup
+	$(BIN)/ruff check aimass_pipeline aimass_pipeline_tests bench
+	$(BIN)/ruff format --check aimass_pipeline aimass_pipeline_tests bench
+
+format: setup
+	$(BIN)/ruff check --fix aimass_pipeline aimass_pipeline_tests bench
+	$(BIN)/ruff format aimass_pipeline aimass_pipeline_tests bench
+
+test: setup browser lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+up: setup
+	$(BIN)/aimass up
+
+bench: setup
+	$(BIN)/python bench/lifecycle_overhead.py
+
+clean:
+	rm -rf $(VENV) .aimass dbt/target dbt/logs

@@ -1,0 +1,1 @@
+"""AIMass: carries a company's AI models through their whole life."""

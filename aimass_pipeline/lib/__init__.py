@@ -1,0 +1,1 @@
+"""Plain library code behind the assets: no Dagster imports here."""

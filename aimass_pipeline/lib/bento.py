@@ -1,0 +1,257 @@
+"""Package the MLflow registry's champion as a Bento and serve it.
+
+Everything that touches BentoML's stores runs in a child process started with ``settings.child_env()``:
+BentoML resolves ``BENTOML_HOME`` lazily, on the first store access, and then caches the path (and the
+model/bento stores built on it) for the life of the process. In a long-lived process -- a Dagster code
+server, a test session with several temporary homes -- an in-process call would silently write to
+whichever home came first. A child pays a few seconds of imports and always sees the right home.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from aimass_pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CHAMPION_ALIAS = "champion"
+SERVICE = "aimass_pipeline.serving.service:ChampionService"
+DEFAULT_THRESHOLD = 0.5
+# What the service imports, copied into the bento so it serves the code it was built with.
+_PACKAGE_FILES = (
+    "aimass_pipeline/__init__.py",
+    "aimass_pipeline/lib/__init__.py",
+    "aimass_pipeline/lib/contracts.py",
+    "aimass_pipeline/lib/features.py",
+    "aimass_pipeline/serving/__init__.py",
+    "aimass_pipeline/serving/service.py",
+)
+# The model's own requirements.txt (from MLflow) lists whatever the training process had imported,
+# torch and pytest included; these are what the service needs. skops: MLflow 3's default sklearn format.
+_SERVING_PACKAGES = ("scikit-learn", "xgboost", "skops", "mlflow", "pandas", "numpy", "pydantic", "threadpoolctl")
+
+
+class NoChampionError(LookupError):
+    """The registry has no model version under the ``champion`` alias for a use case."""
+
+
+class NoBentoError(LookupError):
+    """No bento has been built for a use case yet."""
+
+
+@dataclass(frozen=True)
+class Champion:
+    use_case: str
+    version: str
+    run_id: str
+    threshold: float
+
+    @property
+    def model_tag(self) -> str:
+        return f"{self.use_case}:v{self.version}"
+
+
+def resolve_champion(settings: Settings, use_case: str) -> Champion:
+    """The model version the ``champion`` alias of the use case's registered model points at."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    try:
+        mv = client.get_model_version_by_alias(use_case, CHAMPION_ALIAS)
+    except MlflowException as exc:
+        # Missing model -> RESOURCE_DOES_NOT_EXIST, missing alias -> INVALID_PARAMETER_VALUE; anything
+        # else (database down, ...) is not "no champion" and propagates.
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
+        raise NoChampionError(
+            f"no champion to serve for {use_case!r}: the registry at {settings.mlflow_tracking_uri} has no "
+            f"version of registered model {use_case!r} with alias {CHAMPION_ALIAS!r} ({exc.message})"
+        ) from None
+    try:
+        threshold = float(mv.tags.get("threshold", DEFAULT_THRESHOLD))
+    except ValueError:
+        threshold = DEFAULT_THRESHOLD
+    return Champion(use_case=use_case, version=str(mv.version), run_id=mv.run_id or "", threshold=threshold)
+
+
+def build_champion_bento(settings: Settings, use_case: str) -> str:
+    """Import the champion into the Bento model store (once per version), build a bento; return its tag."""
+    champion = resolve_champion(settings, use_case)
+    tag = _in_bentoml_child(settings, "_build", asdict(champion))
+    log.info("built bento %s serving %s", tag, champion.model_tag)
+    return str(tag)
+
+
+def latest_bento_tag(settings: Settings, use_case: str) -> str | None:
+    """Tag of the newest bento built for the use case, or None."""
+    tag = _in_bentoml_child(settings, "_latest", {"use_case": use_case})
+    return None if tag is None else str(tag)
+
+
+def bentoml_executable() -> list[str]:
+    # Next to sys.executable without resolving symlinks: a venv's bin/python is a symlink to the base
+    # interpreter, whose bin has no bentoml.
+    exe = Path(sys.executable).parent / "bentoml"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "bentoml"]
+
+
+def serve_command(settings: Settings, use_case: str, port: int, host: str = "127.0.0.1") -> list[str]:
+    """argv that serves the use case's newest bento; run it with ``settings.child_env()``."""
+    tag = latest_bento_tag(settings, use_case)
+    if tag is None:
+        raise NoBentoError(f"no bento built for {use_case!r} under {settings.bentoml_home}; build one first")
+    return [*bentoml_executable(), "serve", tag, "--host", host, "--port", str(port)]
+
+
+def restore_default_signals() -> None:
+    """preexec_fn: started from a non-interactive shell, children inherit ignored SIGINT/SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def serve(settings: Settings, use_case: str, port: int, host: str = "127.0.0.1") -> int:
+    """Serve the use case's newest bento in the foreground until it exits; return its exit code."""
+    cmd = serve_command(settings, use_case, port, host)
+    log.info("serving on http://%s:%d: %s", host, port, " ".join(cmd))
+    # Its own session, and we forward SIGINT/SIGTERM: a terminal's Ctrl-C then reaches the server once
+    # (not twice, through the shared process group), and a SIGTERM for us (docker stop, systemd) stops
+    # the server instead of killing us and orphaning it.
+    proc = subprocess.Popen(
+        cmd, env=settings.child_env(), preexec_fn=restore_default_signals, start_new_session=True
+    )
+
+    def forward(signum: int, _frame: object) -> None:
+        proc.send_signal(signum)
+
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _in_bentoml_child(settings: Settings, func: str, payload: dict[str, Any]) -> Any:
+    with tempfile.TemporaryDirectory(prefix="aimass-bento-") as tmp:
+        out = Path(tmp) / "result.json"
+        code = "import sys; from aimass_pipeline.lib import bento; bento._child_main(*sys.argv[1:])"
+        proc = subprocess.run(
+            [sys.executable, "-c", code, func, json.dumps(payload), str(out)],
+            env=settings.child_env(),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            preexec_fn=restore_default_signals,
+        )
+        if proc.returncode != 0 or not out.exists():
+            detail = (proc.stderr or proc.stdout)[-4000:]
+            raise RuntimeError(f"bentoml {func.lstrip('_')} failed (exit {proc.returncode}):\n{detail}")
+        log.debug("bentoml %s output:\n%s", func.lstrip("_"), proc.stderr)
+        return json.loads(out.read_text())
+
+
+def _child_main(func: str, payload: str, out: str) -> None:
+    result = {"_build": _build, "_latest": _latest}[func](json.loads(payload))
+    Path(out).write_text(json.dumps(result))
+
+
+def _latest(payload: dict[str, Any]) -> str | None:
+    import bentoml
+
+    bentos = bentoml.bentos.list(payload["use_case"])
+    if not bentos:
+        return None
+    return str(max(bentos, key=lambda b: b.info.creation_time).tag)
+
+
+def _stored_run_id(tag: str) -> str | None:
+    import bentoml
+
+    try:
+        return str(bentoml.models.get(tag).info.metadata.get("run_id", ""))
+    except bentoml.exceptions.NotFound:
+        return None
+
+
+def _import_once(champion: Champion, labels: dict[str, str]) -> None:
+    import bentoml
+
+    stored = _stored_run_id(champion.model_tag)
+    if stored is None:
+        try:
+            # Pinned to the version, not to the alias, which may have moved since it was resolved.
+            bentoml.mlflow.import_model(
+                champion.model_tag,
+                f"models:/{champion.use_case}/{champion.version}",
+                labels={**labels, "run_id": champion.run_id},
+                metadata={
+                    "registered_model_name": champion.use_case,
+                    "model_version": champion.version,
+                    "run_id": champion.run_id,
+                    "threshold": champion.threshold,
+                },
+            )
+            return
+        except bentoml.exceptions.BentoMLException:
+            # Another build may have imported the same version meanwhile ("already exists").
+            stored = _stored_run_id(champion.model_tag)
+            if stored is None:
+                raise
+    if stored != champion.run_id:
+        # Version numbers restart when a registry is recreated; "v1" alone would then serve a stale model.
+        raise RuntimeError(
+            f"the Bento model store already holds {champion.model_tag} from MLflow run {stored!r}, but "
+            f"registry version {champion.version} comes from run {champion.run_id!r}; was the registry "
+            f"recreated? Remove the old one with `bentoml models delete {champion.model_tag}`."
+        )
+
+
+def _build(payload: dict[str, Any]) -> str:
+    from importlib.metadata import version
+
+    import bentoml
+
+    champion = Champion(**payload)
+    labels = {
+        "use_case": champion.use_case,
+        "model_name": champion.use_case,
+        "model_version": champion.version,
+    }
+    _import_once(champion, labels)
+    source_root = Path(__file__).resolve().parents[2]
+    with tempfile.TemporaryDirectory(prefix="aimass-bento-ctx-") as ctx:
+        # A small build context of its own: bentoml walks every file under it, and the checkout may be a
+        # site-packages directory or hold a multi-GB venv.
+        for rel in _PACKAGE_FILES:
+            (Path(ctx) / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source_root / rel, Path(ctx) / rel)
+        bento = bentoml.bentos.build(
+            SERVICE,
+            name=champion.use_case,
+            labels=labels,
+            build_ctx=ctx,
+            include=list(_PACKAGE_FILES),
+            # Stored in bento.yaml and restored before the service module is imported at serve time:
+            # this is what pins the bento to the imported champion.
+            args={"use_case": champion.use_case, "model_tag": champion.model_tag},
+            # Exact versions for a container; locking would resolve against PyPI, which may be offline.
+            python={
+                "packages": [f"{name}=={version(name)}" for name in _SERVING_PACKAGES],
+                "lock_packages": False,
+            },
+        )
+    return str(bento.tag)

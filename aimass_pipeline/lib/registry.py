@@ -1,0 +1,106 @@
+"""MLflow tracking and the model registry: one registered model per use case, alias ``champion``."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+from sklearn.pipeline import Pipeline
+
+# MLflow 3 stores scikit-learn models with skops, which loads only the types named here besides its own.
+SKOPS_TRUSTED_TYPES = [
+    "aimass_pipeline.lib.features.add_ratios",
+    "numpy.dtype",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+]
+
+# Pinned from this environment: MLflow's own inference costs seconds per model and lists every module the
+# training process happened to import (torch, pytest, ...).
+_MODEL_PACKAGES = ("scikit-learn", "xgboost", "skops", "pandas", "numpy", "scipy")
+
+CHAMPION = "champion"
+PREVIOUS = "previous"
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: str) -> str:
+    """Experiments get an explicit artifact location so nothing lands in the working directory."""
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return existing.experiment_id
+    return client.create_experiment(name, artifact_location=f"{artifact_root.rstrip('/')}/{name}")
+
+
+def log_candidate(
+    *,
+    experiment_id: str,
+    run_name: str,
+    pipeline: Pipeline,
+    params: dict,
+    metrics: dict[str, float],
+    example: pd.DataFrame,
+    tags: dict[str, str],
+) -> tuple[str, str]:
+    """One MLflow run per fitted candidate; returns (run_id, model_uri)."""
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+        mlflow.log_params({k: v for k, v in params.items()})
+        mlflow.log_metrics(metrics)
+        probabilities = pipeline.predict_proba(example)[:, 1]
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            signature=infer_signature(example, probabilities),
+            input_example=example.head(3),
+            pyfunc_predict_fn="predict_proba",
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            pip_requirements=[f"{name}=={version(name)}" for name in _MODEL_PACKAGES],
+        )
+        return run.info.run_id, info.model_uri
+
+
+def champion_version(client: MlflowClient, name: str):
+    """The champion's ModelVersion, or None when the use case has none yet."""
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def load_model(uri: str) -> Pipeline:
+    return mlflow.sklearn.load_model(uri)
+
+
+def register_version(
+    client: MlflowClient, name: str, model_uri: str, run_id: str, tags: dict[str, str], description: str
+):
+    try:
+        client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        client.create_registered_model(name, description=description)
+    version = client.create_model_version(name, model_uri, run_id=run_id, tags=tags, description=description)
+    return version
+
+
+def promote(client: MlflowClient, name: str, version: str) -> str | None:
+    """Point ``champion`` at ``version``; the former champion keeps ``previous``. Returns the former."""
+    former = champion_version(client, name)
+    if former is not None and str(former.version) != str(version):
+        client.set_registered_model_alias(name, PREVIOUS, former.version)
+    client.set_registered_model_alias(name, CHAMPION, str(version))
+    return str(former.version) if former is not None else None
+
+
+def run_url(
+    tracking_uri: str, experiment_id: str, run_id: str, ui_base: str = "http://127.0.0.1:5000"
+) -> str:
+    """Link into the MLflow UI that ``aimass up`` starts (a tracking server's own URL when it is one)."""
+    base = tracking_uri if tracking_uri.startswith("http") else ui_base
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"

@@ -1,0 +1,119 @@
+"""Typed resources for every external system; values come from the environment at run time only."""
+
+import pickle
+from pathlib import Path
+
+import duckdb
+import mlflow
+import pandas as pd
+from dagster import (
+    ConfigurableIOManager,
+    ConfigurableResource,
+    EnvVar,
+    InputContext,
+    OutputContext,
+    ResourceDependency,
+)
+from mlflow.tracking import MlflowClient
+
+from aimass_pipeline.lib.lake import Lake
+from aimass_pipeline.settings import load_settings
+
+
+class LakeResource(ConfigurableResource):
+    """The data lake: a local folder or an ``s3://`` URL (credentials from the AWS_* variables)."""
+
+    url: str
+
+    def lake(self) -> Lake:
+        options = load_settings().storage_options if self.url.startswith("s3://") else {}
+        return Lake(self.url, options)
+
+
+class LandingZoneResource(ConfigurableResource):
+    """Where operators drop files, one folder per use case."""
+
+    root: str
+
+    def directory(self, use_case: str) -> Path:
+        return Path(self.root) / use_case
+
+
+class MlflowResource(ConfigurableResource):
+    """MLflow tracking server / registry; ``artifact_root`` is where new experiments keep artifacts."""
+
+    tracking_uri: str
+    artifact_root: str
+    ui_url: str = "http://127.0.0.1:5000"
+
+    def client(self) -> MlflowClient:
+        mlflow.set_tracking_uri(self.tracking_uri)
+        return MlflowClient(tracking_uri=self.tracking_uri)
+
+
+class WarehouseResource(ConfigurableResource):
+    """The DuckDB warehouse dbt builds into."""
+
+    path: str
+
+    def read_table(self, schema: str, table: str) -> pd.DataFrame:
+        with duckdb.connect(self.path, read_only=True) as conn:
+            return conn.execute(f'select * from "{schema}"."{table}"').df()
+
+
+class LakeIOManager(ConfigurableIOManager):
+    """Asset values in the lake: DataFrames as Parquet, other values pickled, under ``assets/<key>``."""
+
+    lake: ResourceDependency[LakeResource]
+
+    def _parts(self, key_path: list[str], suffix: str) -> list[str]:
+        return ["assets", *key_path[:-1], f"{key_path[-1]}.{suffix}"]
+
+    def handle_output(self, context: OutputContext, obj: object) -> None:
+        lake = self.lake.lake()
+        key_path = list(context.asset_key.path)
+        if isinstance(obj, pd.DataFrame):
+            location = lake.write_parquet(obj, *self._parts(key_path, "parquet"))
+        else:
+            location = lake.write_bytes(pickle.dumps(obj), *self._parts(key_path, "pkl"))
+        context.add_output_metadata({"lake_path": lake.fs.unstrip_protocol(location)})
+
+    def load_input(self, context: InputContext) -> object:
+        lake = self.lake.lake()
+        key_path = list(context.asset_key.path)
+        parquet = self._parts(key_path, "parquet")
+        if lake.exists(*parquet):
+            return lake.read_parquet(*parquet)
+        return pickle.loads(lake.read_bytes(*self._parts(key_path, "pkl")))
+
+
+class WarehouseInputManager(ConfigurableIOManager):
+    """Loads dbt-built tables (asset key ``[schema, table]``) from the warehouse as DataFrames."""
+
+    warehouse: ResourceDependency[WarehouseResource]
+
+    def handle_output(self, context: OutputContext, obj: object) -> None:
+        raise NotImplementedError("dbt writes warehouse tables; this manager only reads them")
+
+    def load_input(self, context: InputContext) -> pd.DataFrame:
+        schema, table = context.asset_key.path[-2], context.asset_key.path[-1]
+        return self.warehouse.read_table(schema, table)
+
+
+def default_resources() -> dict:
+    """Resources bound to the variables ``Settings.prepare()`` exports (read when a run starts)."""
+    from aimass_pipeline.transformation.project import dbt_resource
+
+    lake = LakeResource(url=EnvVar("AIMASS_LAKE_URL"))
+    warehouse = WarehouseResource(path=EnvVar("AIMASS_WAREHOUSE_PATH"))
+    return {
+        "lake": lake,
+        "landing": LandingZoneResource(root=EnvVar("AIMASS_LANDING_ROOT")),
+        "mlflow": MlflowResource(
+            tracking_uri=EnvVar("MLFLOW_TRACKING_URI"), artifact_root=EnvVar("AIMASS_MLFLOW_ARTIFACTS")
+        ),
+        "warehouse": warehouse,
+        "io_manager": LakeIOManager(lake=lake),
+        "warehouse_io": WarehouseInputManager(warehouse=warehouse),
+        "dbt": dbt_resource(),
+    }

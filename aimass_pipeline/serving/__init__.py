@@ -1,0 +1,1 @@
+"""HTTP serving of a use case's champion model (BentoML service, imported by BentoML, not by Dagster)."""

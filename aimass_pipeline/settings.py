@@ -1,0 +1,183 @@
+"""The one place that reads the environment: embedded defaults (local) or production (prod).
+
+Everything AIMass keeps on one machine lives under ``AIMASS_HOME``; production swaps the Dagster
+instance and the MLflow backend store for PostgreSQL and the lake for an ``s3://`` URL.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOCAL = "local"
+PROD = "prod"
+
+_DAGSTER_YAML_LOCAL = """\
+telemetry:
+  enabled: false
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 1
+"""
+
+_DAGSTER_YAML_PROD = """\
+telemetry:
+  enabled: false
+storage:
+  postgres:
+    postgres_db:
+      scheme: postgresql+psycopg2
+      hostname:
+        env: AIMASS_PG_HOST
+      port:
+        env: AIMASS_PG_PORT
+      username:
+        env: AIMASS_PG_USER
+      password:
+        env: AIMASS_PG_PASSWORD
+      db_name:
+        env: AIMASS_PG_DAGSTER_DB
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 2
+"""
+
+
+def _checkout_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved locations and URIs for one environment."""
+
+    env: str
+    home: Path
+    lake_url: str
+    mlflow_tracking_uri: str
+    mlflow_artifacts_uri: str
+    storage_options: dict = field(default_factory=dict)
+    pg_url: str | None = None
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def landing_root(self) -> Path:
+        return self.home / "landing"
+
+    def landing_dir(self, use_case: str) -> Path:
+        return self.landing_root / use_case
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse" / "aimass.duckdb"
+
+    @property
+    def bentoml_home(self) -> Path:
+        return self.home / "bentoml"
+
+    @property
+    def dbt_target(self) -> str:
+        return "dev"
+
+    def child_env(self) -> dict[str, str]:
+        """Environment for processes AIMass starts (dagster, mlflow, bentoml, dbt)."""
+        env = dict(os.environ)
+        env.update(
+            AIMASS_ENV=self.env,
+            AIMASS_HOME=str(self.home),
+            DAGSTER_HOME=str(self.dagster_home),
+            MLFLOW_TRACKING_URI=self.mlflow_tracking_uri,
+            BENTOML_HOME=str(self.bentoml_home),
+            AIMASS_LAKE_URL=self.lake_url,
+            AIMASS_WAREHOUSE_PATH=str(self.warehouse_path),
+            AIMASS_LANDING_ROOT=str(self.landing_root),
+            AIMASS_MLFLOW_ARTIFACTS=self.mlflow_artifacts_uri,
+            MLFLOW_DISABLE_TELEMETRY="true",
+            DO_NOT_TRACK="true",
+            BENTOML_DO_NOT_TRACK="true",
+            DAGSTER_DISABLE_TELEMETRY="true",
+            OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
+        )
+        return env
+
+    def prepare(self) -> Settings:
+        """Create the directories and the Dagster instance file; apply the env to this process."""
+        mlflow_dir = self.home / "mlflow"
+        for path in (
+            self.dagster_home,
+            self.landing_root,
+            self.warehouse_path.parent,
+            self.bentoml_home,
+            mlflow_dir,
+        ):
+            path.mkdir(parents=True, exist_ok=True)
+        if self.lake_url.startswith("/"):
+            Path(self.lake_url).mkdir(parents=True, exist_ok=True)
+        yaml_text = _DAGSTER_YAML_PROD if self.env == PROD else _DAGSTER_YAML_LOCAL
+        instance_file = self.dagster_home / "dagster.yaml"
+        if not instance_file.exists() or instance_file.read_text() != yaml_text:
+            instance_file.write_text(yaml_text)
+        os.environ.update({k: v for k, v in self.child_env().items() if k not in ("OMP_NUM_THREADS",)})
+        return self
+
+
+def _require(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"AIMASS_ENV=prod needs the environment variable {name}")
+    return value
+
+
+def load_settings(home: str | Path | None = None) -> Settings:
+    """Read ``AIMASS_ENV`` (local|prod) and the variables that environment needs."""
+    env = os.environ.get("AIMASS_ENV", LOCAL)
+    if env not in (LOCAL, PROD):
+        raise ValueError(f"AIMASS_ENV must be '{LOCAL}' or '{PROD}', got {env!r}")
+    root = Path(home or os.environ.get("AIMASS_HOME") or _checkout_root() / ".aimass").resolve()
+    if env == LOCAL:
+        return Settings(
+            env=env,
+            home=root,
+            lake_url=os.environ.get("AIMASS_LAKE_URL") or str(root / "lake"),
+            mlflow_tracking_uri=f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
+            mlflow_artifacts_uri=str(root / "mlflow" / "artifacts"),
+            storage_options=_s3_options(),
+        )
+    host = os.environ.get("AIMASS_PG_HOST", "127.0.0.1")
+    port = os.environ.get("AIMASS_PG_PORT", "5432")
+    user = _require("AIMASS_PG_USER")
+    password = os.environ.get("AIMASS_PG_PASSWORD", "")
+    mlflow_db = os.environ.get("AIMASS_PG_MLFLOW_DB", "mlflow")
+    auth = f"{user}:{password}" if password else user
+    os.environ.setdefault("AIMASS_PG_HOST", host)
+    os.environ.setdefault("AIMASS_PG_PORT", port)
+    os.environ.setdefault("AIMASS_PG_PASSWORD", password)
+    _require("AIMASS_PG_DAGSTER_DB")
+    return Settings(
+        env=env,
+        home=root,
+        lake_url=_require("AIMASS_LAKE_URL"),
+        mlflow_tracking_uri=f"postgresql+psycopg2://{auth}@{host}:{port}/{mlflow_db}",
+        mlflow_artifacts_uri=os.environ.get("AIMASS_ARTIFACTS_URL") or str(root / "mlflow" / "artifacts"),
+        storage_options=_s3_options(),
+        pg_url=f"postgresql://{auth}@{host}:{port}",
+    )
+
+
+def _s3_options() -> dict:
+    endpoint = os.environ.get("AIMASS_S3_ENDPOINT_URL")
+    if not endpoint:
+        return {}
+    return {
+        "key": os.environ.get("AWS_ACCESS_KEY_ID"),
+        "secret": os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        "client_kwargs": {"endpoint_url": endpoint, "region_name": os.environ.get("AWS_REGION", "us-east-1")},
+    }

@@ -1,0 +1,42 @@
+"""The dbt project, kept in its own module so ``dagster-dbt project prepare-and-package`` can load it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtCliResource, DbtProject
+
+DBT_DIR = Path(__file__).resolve().parents[2] / "dbt"
+
+# The venv's dbt, found beside this interpreter: the venv's bin is not always on PATH.
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+
+dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
+
+
+def ensure_manifest() -> Path:
+    """``@dbt_assets`` needs a manifest when the code location loads; parse once if there is none."""
+    manifest = dbt_project.manifest_path
+    if not manifest.exists():
+        env = {**os.environ, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        subprocess.run(
+            [
+                DBT_EXECUTABLE,
+                "parse",
+                "--project-dir",
+                str(DBT_DIR),
+                "--profiles-dir",
+                str(DBT_DIR),
+                "--quiet",
+            ],
+            check=True,
+            env=env,
+        )
+    return manifest
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_DIR), dbt_executable=DBT_EXECUTABLE)

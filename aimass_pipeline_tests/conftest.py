@@ -1,0 +1,78 @@
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from aimass_pipeline.lib.contracts import CREDIT_RISK
+from aimass_pipeline.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+AIMASS = str(Path(sys.executable).with_name("aimass"))
+
+# Every variable Settings.prepare() exports; tests restore them so homes never leak between tests.
+_ENV_KEYS = [
+    "AIMASS_ENV",
+    "AIMASS_HOME",
+    "DAGSTER_HOME",
+    "MLFLOW_TRACKING_URI",
+    "BENTOML_HOME",
+    "AIMASS_LAKE_URL",
+    "AIMASS_WAREHOUSE_PATH",
+    "AIMASS_LANDING_ROOT",
+    "AIMASS_MLFLOW_ARTIFACTS",
+    "AIMASS_PG_HOST",
+    "AIMASS_PG_PORT",
+    "AIMASS_PG_USER",
+    "AIMASS_PG_PASSWORD",
+    "AIMASS_PG_DAGSTER_DB",
+    "AIMASS_PG_MLFLOW_DB",
+]
+
+
+@pytest.fixture
+def aimass_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A fresh embedded-defaults home for one test."""
+    for key in _ENV_KEYS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AIMASS_HOME", str(tmp_path / "home"))
+    settings = load_settings().prepare()
+    for key in _ENV_KEYS:
+        if key in os.environ:
+            monkeypatch.setenv(key, os.environ[key])
+    return settings
+
+
+def env_for(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _ENV_KEYS}
+    env["AIMASS_HOME"] = str(home)
+    return env
+
+
+@pytest.fixture(scope="session")
+def lifecycle_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A home where `aimass run` has carried the real credit data through the whole lifecycle once."""
+    home = tmp_path_factory.mktemp("lifecycle") / "home"
+    result = subprocess.run(
+        [AIMASS, "run"], env=env_for(home), cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    (home / "run.log").write_text(result.stdout + result.stderr)
+    yield home
+
+
+@pytest.fixture(scope="session")
+def credit_frame() -> pd.DataFrame:
+    from aimass_pipeline.lib.landing import credit_data_frame
+
+    return credit_data_frame(CREDIT_RISK)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
