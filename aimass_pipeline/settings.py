@@ -125,6 +125,11 @@ class Settings:
         instance_file = self.dagster_home / "dagster.yaml"
         if not instance_file.exists() or instance_file.read_text() != yaml_text:
             instance_file.write_text(yaml_text)
+        # The UI's first-visit dialog asks for an e-mail address for the vendor; AIMass keeps data in-house.
+        nux = self.dagster_home / ".nux" / "nux.yaml"
+        if not nux.exists():
+            nux.parent.mkdir(exist_ok=True)
+            nux.write_text("seen: 1\n")
         os.environ.update({k: v for k, v in self.child_env().items() if k not in ("OMP_NUM_THREADS",)})
         return self
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,7 +180,8 @@ def _stop(up: Up) -> None:
         up.proc.wait(timeout=STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         leftovers = _live_group_members(pgid)
-        os.killpg(pgid, signal.SIGKILL)
+        with suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
         up.proc.wait(timeout=10)
         pytest.fail(
             f"`aimass up` did not exit within {STOP_TIMEOUT_S}s of SIGINT; killed its group: {leftovers}\n"
@@ -191,7 +192,8 @@ def _stop(up: Up) -> None:
     while (leftovers := _live_group_members(pgid)) and time.monotonic() < deadline:
         time.sleep(0.2)
     if leftovers:
-        os.killpg(pgid, signal.SIGKILL)
+        with suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
         pytest.fail(
             f"`aimass up` exited (rc={up.proc.returncode}) but left processes running "
             f"{DRAIN_TIMEOUT_S}s later; killed: {leftovers}\n" + up.log_tail()

@@ -39,7 +39,16 @@ _PACKAGE_FILES = (
 )
 # The model's own requirements.txt (from MLflow) lists whatever the training process had imported,
 # torch and pytest included; these are what the service needs. skops: MLflow 3's default sklearn format.
-_SERVING_PACKAGES = ("scikit-learn", "xgboost", "skops", "mlflow", "pandas", "numpy", "pydantic", "threadpoolctl")
+_SERVING_PACKAGES = (
+    "scikit-learn",
+    "xgboost",
+    "skops",
+    "mlflow",
+    "pandas",
+    "numpy",
+    "pydantic",
+    "threadpoolctl",
+)
 
 
 class NoChampionError(LookupError):
