@@ -47,7 +47,9 @@ up: setup
 	$(BIN)/aimass up
 
 bench: setup
-	$(BIN)/python bench/lifecycle_overhead.py
+	$(BIN)/python -m bench.lifecycle_overhead
+	$(BIN)/python -m bench.model_families
+	$(BIN)/python -m bench.compression
 
 clean:
 	rm -rf $(VENV) .aimass dbt/target dbt/logs

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from aimass_pipeline.lib.contracts import CONTRACTS, get_contract
+from aimass_pipeline.catalog import use_case_specs
 from aimass_pipeline.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,38 +31,105 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aimass_pipeline.lib.landing import seed_landing_zone
 
     settings = load_settings().prepare()
-    contract = get_contract(args.use_case)
-    seeded = seed_landing_zone(settings.landing_dir(contract.use_case), contract)
-    if seeded:
-        print(f"landed the first batch: {seeded}")
-
+    specs = use_case_specs()
+    names = [args.use_case] if args.use_case else list(specs)
     from dagster import DagsterInstance
 
-    from aimass_pipeline.definitions import defs
+    from aimass_pipeline.definitions import build_definitions
 
-    job = defs.resolve_job_def(f"{contract.use_case}_lifecycle")
-    started = time.monotonic()
-    with DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}},
-            raise_on_error=False,
-        )
-    elapsed = time.monotonic() - started
-    if not result.success:
+    defs = build_definitions(specs)
+    failed = []
+    for name in names:
+        spec = _spec(specs, name)
+        if spec.data.seed_source:
+            seeded = seed_landing_zone(settings.landing_dir(name), spec.contract, spec.data.seed_source)
+            if seeded:
+                print(f"[{name}] landed the first batch: {seeded}")
+        job = defs.resolve_job_def(f"{name}_lifecycle")
+        run_config: dict = {"loggers": {"console": {"config": {"log_level": args.log_level}}}}
+        if args.max_trials is not None:
+            run_config["ops"] = {
+                f"{name}__{family}_params": {"config": {"max_trials": args.max_trials}}
+                for family in spec.families
+            }
+        started = time.monotonic()
+        with DagsterInstance.get() as instance:
+            result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+        elapsed = time.monotonic() - started
+        if not result.success:
+            print(f"[{name}] lifecycle run {result.run_id} FAILED after {elapsed:.1f}s", file=sys.stderr)
+            for line in _failures(result):
+                print(f"[{name}]   {line}", file=sys.stderr)
+            failed.append(name)
+            continue
+        champion = result.output_for_node(f"{name}__champion_model")
+        bento = result.output_for_node(f"{name}__champion_bento")
+        print(f"[{name}] lifecycle run {result.run_id} succeeded in {elapsed:.1f}s")
+        print(f"[{name}] registered version {champion['version']}: {champion['decision']['reason']}")
         print(
-            f"lifecycle run {result.run_id} FAILED after {elapsed:.1f}s; see `aimass up` for the events",
-            file=sys.stderr,
+            f"[{name}] champion: models:/{name}@champion = version {champion['champion_version']}; bento {bento}"
         )
-        return 1
-    champion = result.output_for_node(f"{contract.use_case}__champion_model")
-    bento = result.output_for_node(f"{contract.use_case}__champion_bento")
-    decision = champion["decision"]
-    print(f"lifecycle run {result.run_id} succeeded in {elapsed:.1f}s")
-    print(f"registered {contract.use_case} version {champion['version']}: {decision['reason']}")
-    print(f"champion: models:/{contract.use_case}@champion = version {champion['champion_version']}")
-    print(f"bento: {bento}")
-    print(f"serve it: .venv/bin/aimass serve {contract.use_case} --port 3000")
+        print(f"[{name}] serve it: .venv/bin/aimass serve {name} --port 3000")
+    return 1 if failed else 0
+
+
+def _failures(result) -> list[str]:
+    """The failed steps and checks of a run, for a message an operator can act on."""
+    lines = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            cause = (
+                error.cause.message.strip()
+                if error and error.cause
+                else (error.message.strip() if error else "")
+            )
+            lines.append(f"step {event.step_key} failed: {cause.splitlines()[-1] if cause else ''}")
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed:
+            check = event.event_specific_data
+            lines.append(
+                f"check {check.check_name} on {check.asset_key.to_user_string()} failed: {check.description or ''}"
+            )
+    return lines
+
+
+def _spec(specs: dict, name: str):
+    if name not in specs:
+        raise SystemExit(f"unknown use case {name!r}; known: {', '.join(sorted(specs))}")
+    return specs[name]
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from mlflow.tracking import MlflowClient
+
+    from aimass_pipeline.lib.bento import build_champion_bento
+    from aimass_pipeline.lib.registry import promote
+
+    settings = load_settings().prepare()
+    _spec(use_case_specs(), args.use_case)
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    client.get_model_version(args.use_case, str(args.version))
+    former = promote(client, args.use_case, str(args.version))
+    client.set_model_version_tag(args.use_case, str(args.version), "promoted_by", "operator")
+    print(
+        f"{args.use_case}: champion = version {args.version} (previous = {former}); bento {build_champion_bento(settings, args.use_case)}"
+    )
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from mlflow.tracking import MlflowClient
+
+    from aimass_pipeline.lib.bento import build_champion_bento
+    from aimass_pipeline.lib.registry import rollback
+
+    settings = load_settings().prepare()
+    _spec(use_case_specs(), args.use_case)
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    champion, previous = rollback(client, args.use_case)
+    print(
+        f"{args.use_case}: champion = version {champion} (previous = {previous}); bento {build_champion_bento(settings, args.use_case)}"
+    )
     return 0
 
 
@@ -70,7 +137,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aimass_pipeline.lib.bento import serve
 
     settings = load_settings().prepare()
-    return serve(settings, get_contract(args.use_case).use_case, args.port, args.host)
+    _spec(use_case_specs(), args.use_case)
+    return serve(settings, args.use_case, args.port, args.host)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -85,7 +153,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         champ = info["champion"]
         run = info["last_run"]
         champ_text = (
-            f"version {champ['version']} ({champ['family']}), holdout ROC AUC {champ['holdout_metrics'].get('roc_auc', float('nan')):.4f}"
+            f"version {champ['version']} ({champ['family']}), holdout {champ['primary_metric']} "
+            f"{champ['primary_metric_value']:.4f}"
             if champ
             else "none"
         )
@@ -171,20 +240,33 @@ def build_parser() -> argparse.ArgumentParser:
         prog="aimass", description="AIMass: carry a model from a landed file to a served champion."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    use_cases = sorted(CONTRACTS)
-
     run = sub.add_parser(
-        "run", help="materialise the whole lifecycle now (seeds the landing zone on first run)"
+        "run",
+        help="materialise the whole lifecycle of every use case (or one) now; lands packaged data on first run",
     )
-    run.add_argument("--use-case", default="credit_risk", choices=use_cases)
+    run.add_argument("--use-case", help="one use case (default: all)")
+    run.add_argument(
+        "--max-trials", type=int, help="cap every family's tuning trials (default: the spec's budget)"
+    )
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.set_defaults(func=cmd_run)
 
     serve = sub.add_parser("serve", help="serve the current champion's bento over HTTP")
-    serve.add_argument("use_case", choices=use_cases)
+    serve.add_argument("use_case")
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--host", default="127.0.0.1")
     serve.set_defaults(func=cmd_serve)
+
+    promote = sub.add_parser(
+        "promote", help="make a registered version the champion (the old one keeps 'previous')"
+    )
+    promote.add_argument("use_case")
+    promote.add_argument("version", type=int)
+    promote.set_defaults(func=cmd_promote)
+
+    rollback = sub.add_parser("rollback", help="swap 'champion' and 'previous' and rebuild the bento")
+    rollback.add_argument("use_case")
+    rollback.set_defaults(func=cmd_rollback)
 
     status = sub.add_parser("status", help="champion, bento and last run per use case")
     status.add_argument("--json", action="store_true", help="stable machine-readable output")

@@ -1,42 +1,54 @@
-"""The Dagster code location: assembles assets, checks, jobs, sensors and resources."""
+"""The Dagster code location: assets, checks, jobs and sensors generated from every use-case spec."""
 
-from dagster import (
-    Definitions,
-    EnvVar,
-    in_process_executor,
-    load_asset_checks_from_modules,
-    load_assets_from_modules,
-)
+from dagster import AssetChecksDefinition, Definitions, EnvVar, in_process_executor
 
-from aimass_pipeline.analysis import assets as analysis_assets
-from aimass_pipeline.collection import assets as collection_assets
-from aimass_pipeline.collection.sensors import landing_sensor
-from aimass_pipeline.deployment import assets as deployment_assets
-from aimass_pipeline.deployment.assets import BentoResource
-from aimass_pipeline.evaluation import assets as evaluation_assets
-from aimass_pipeline.jobs import lifecycle_job
-from aimass_pipeline.preprocessing import assets as preprocessing_assets
-from aimass_pipeline.registration import assets as registration_assets
+from aimass_pipeline.analysis.assets import build_analysis
+from aimass_pipeline.catalog import use_case_specs
+from aimass_pipeline.collection.assets import build_collection
+from aimass_pipeline.collection.sensors import build_landing_sensor
+from aimass_pipeline.deployment.assets import BentoResource, build_deployment
+from aimass_pipeline.evaluation.assets import build_evaluation
+from aimass_pipeline.jobs import build_lifecycle_job
+from aimass_pipeline.lib.specs import UseCaseSpec
+from aimass_pipeline.optimisation.assets import build_optimisation
+from aimass_pipeline.preprocessing.assets import build_preprocessing
+from aimass_pipeline.registration.assets import build_registration
 from aimass_pipeline.resources import default_resources
-from aimass_pipeline.training import assets as training_assets
-from aimass_pipeline.transformation import assets as transformation_assets
+from aimass_pipeline.training.assets import build_training
+from aimass_pipeline.transformation.assets import build_transformation, warehouse_models
+from aimass_pipeline.use_case import UseCase
 
-_MODULES = [
-    collection_assets,
-    preprocessing_assets,
-    transformation_assets,
-    analysis_assets,
-    training_assets,
-    evaluation_assets,
-    registration_assets,
-    deployment_assets,
-]
-
-defs = Definitions(
-    assets=load_assets_from_modules(_MODULES),
-    asset_checks=load_asset_checks_from_modules(_MODULES),
-    jobs=[lifecycle_job],
-    sensors=[landing_sensor],
-    resources={**default_resources(), "bento": BentoResource(home=EnvVar("BENTOML_HOME"))},
-    executor=in_process_executor,
+STAGES = (
+    build_collection,
+    build_preprocessing,
+    build_transformation,
+    build_analysis,
+    build_training,
+    build_optimisation,
+    build_evaluation,
+    build_registration,
+    build_deployment,
 )
+
+
+def build_definitions(specs: dict[str, UseCaseSpec]) -> Definitions:
+    assets, checks, jobs, sensors = [warehouse_models], [], [], []
+    for spec in specs.values():
+        uc = UseCase(spec)
+        for stage in STAGES:
+            for definition in stage(uc):
+                (checks if isinstance(definition, AssetChecksDefinition) else assets).append(definition)
+        job = build_lifecycle_job(uc)
+        jobs.append(job)
+        sensors.append(build_landing_sensor(uc, job))
+    return Definitions(
+        assets=assets,
+        asset_checks=checks,
+        jobs=jobs,
+        sensors=sensors,
+        resources={**default_resources(), "bento": BentoResource(home=EnvVar("BENTOML_HOME"))},
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions(use_case_specs())

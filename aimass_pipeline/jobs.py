@@ -1,14 +1,21 @@
-"""Jobs over the asset graph."""
+"""Jobs over the asset graph: one lifecycle job per use case."""
+
+from typing import TYPE_CHECKING
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
-from aimass_pipeline.lib.contracts import CREDIT_RISK
+from aimass_pipeline.use_case import UseCase
 
-# In-process: on 2 cores a fresh process per step costs ~5 s each, more than most steps' real work.
-lifecycle_job = define_asset_job(
-    name=f"{CREDIT_RISK.use_case}_lifecycle",
-    selection=AssetSelection.key_prefixes([CREDIT_RISK.use_case]),
-    executor_def=in_process_executor,
-    tags={"aimass/use_case": CREDIT_RISK.use_case},
-    description="The whole lifecycle: landed file to a served champion.",
-)
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+
+def build_lifecycle_job(uc: UseCase) -> "UnresolvedAssetJobDefinition":
+    # In-process: on 2 cores a fresh process per step costs ~5 s each, more than most steps' real work.
+    return define_asset_job(
+        name=f"{uc.name}_lifecycle",
+        selection=AssetSelection.key_prefixes([uc.name]),
+        executor_def=in_process_executor,
+        tags={"aimass/use_case": uc.name},
+        description=f"The whole {uc.name} lifecycle: landed file to a served champion.",
+    )

@@ -5,19 +5,21 @@ from __future__ import annotations
 from dagster import DagsterInstance, RunsFilter
 from mlflow.tracking import MlflowClient
 
-from aimass_pipeline.lib.contracts import CONTRACTS
+from aimass_pipeline.catalog import use_case_specs
 from aimass_pipeline.lib.registry import champion_version
 from aimass_pipeline.settings import Settings
 
 STATUS_SCHEMA_VERSION = 1
 
 
-def _champion(client: MlflowClient, use_case: str) -> dict | None:
+def _champion(client: MlflowClient, use_case: str, primary_metric: str) -> dict | None:
     version = champion_version(client, use_case)
     if version is None:
         return None
     metrics = {k.split(".", 1)[1]: float(v) for k, v in version.tags.items() if k.startswith("holdout.")}
     return {
+        "primary_metric": primary_metric,
+        "primary_metric_value": metrics.get(primary_metric),
         "registered_model": use_case,
         "version": int(version.version),
         "run_id": version.run_id,
@@ -49,11 +51,11 @@ def collect_status(settings: Settings) -> dict:
     with DagsterInstance.get() as instance:
         use_cases = {
             name: {
-                "champion": _champion(client, name),
+                "champion": _champion(client, name, spec.metric),
                 "bento": latest_bento_tag(settings, name),
                 "last_run": _last_run(instance, name),
             }
-            for name in CONTRACTS
+            for name, spec in use_case_specs().items()
         }
     return {
         "schema_version": STATUS_SCHEMA_VERSION,

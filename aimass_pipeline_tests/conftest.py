@@ -8,8 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from aimass_pipeline.lib.contracts import CREDIT_RISK
+from aimass_pipeline.lib.specs import load_specs
 from aimass_pipeline.settings import Settings, load_settings
+
+CREDIT_SPEC = load_specs()["credit_risk"]
+CREDIT_RISK = CREDIT_SPEC.contract
 
 ROOT = Path(__file__).resolve().parent.parent
 AIMASS = str(Path(sys.executable).with_name("aimass"))
@@ -58,7 +61,12 @@ def lifecycle_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A home where `aimass run` has carried the real credit data through the whole lifecycle once."""
     home = tmp_path_factory.mktemp("lifecycle") / "home"
     result = subprocess.run(
-        [AIMASS, "run"], env=env_for(home), cwd=ROOT, capture_output=True, text=True, timeout=900
+        [AIMASS, "run", "--use-case", "credit_risk", "--max-trials", "3"],
+        env=env_for(home),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     (home / "run.log").write_text(result.stdout + result.stderr)
@@ -67,9 +75,9 @@ def lifecycle_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def credit_frame() -> pd.DataFrame:
-    from aimass_pipeline.lib.landing import credit_data_frame
+    from aimass_pipeline.lib.datasets import packaged_frame
 
-    return credit_data_frame(CREDIT_RISK)
+    return packaged_frame(CREDIT_SPEC.data.seed_source, CREDIT_RISK)
 
 
 def free_port() -> int:

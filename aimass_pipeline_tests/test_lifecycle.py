@@ -15,9 +15,8 @@ import requests
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from mlflow.tracking import MlflowClient
 
-from aimass_pipeline.lib.contracts import CREDIT_RISK
 from aimass_pipeline.settings import load_settings
-from aimass_pipeline_tests.conftest import AIMASS, ROOT, env_for, free_port
+from aimass_pipeline_tests.conftest import AIMASS, CREDIT_RISK, ROOT, env_for, free_port
 
 EXPECTED_ASSETS = {
     "raw_applications",
@@ -27,8 +26,14 @@ EXPECTED_ASSETS = {
     "credit_features_profile",
     "training_set",
     "frozen_holdout",
+    "logreg_params",
+    "random_forest_params",
+    "xgboost_params",
+    "torch_mlp_params",
     "logreg_candidate",
-    "xgb_candidate",
+    "random_forest_candidate",
+    "xgboost_candidate",
+    "torch_mlp_candidate",
     "candidate_evaluation",
     "champion_model",
     "champion_bento",
@@ -85,13 +90,23 @@ def test_champion_registered_with_lineage_and_holdout_auc_above_floor(settings) 
     assert run.data.metrics["holdout_roc_auc"] == pytest.approx(
         float(champion.tags["holdout.roc_auc"]), abs=1e-6
     )
-    assert {"holdout_pr_auc", "holdout_brier", "cv_roc_auc_mean"} <= set(run.data.metrics)
+    assert {"holdout_pr_auc", "holdout_brier", "train_rows"} <= set(run.data.metrics)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     model_info = mlflow.models.get_model_info(f"models:/credit_risk/{champion.version}")
     assert model_info.signature is not None
     assert set(model_info.signature.inputs.input_names()) == set(CREDIT_RISK.feature_names)
     runs = client.search_runs([run.info.experiment_id])
-    assert {r.data.tags["aimass.family"] for r in runs} == {"logreg", "xgboost"}
+    families = {"logreg", "random_forest", "xgboost", "torch_mlp"}
+    fits = [
+        r for r in runs if r.data.tags.get("mlflow.parentRunId") is None and "aimass.family" in r.data.tags
+    ]
+    assert {r.data.tags["aimass.family"] for r in fits} == families
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert trials, "tuning trials are nested MLflow runs"
+    assert client.list_artifacts(champion.run_id, "") and any(
+        a.path.startswith("model_card") for a in client.list_artifacts(champion.run_id)
+    )
+    assert champion.tags["gate.test"] == "floor-only" and champion.tags["gate.promote"] == "true"
 
 
 def test_status_reports_champion_bento_and_last_run(lifecycle_home: Path) -> None:
@@ -160,9 +175,37 @@ def test_a_second_run_on_the_same_data_registers_but_does_not_promote(lifecycle_
         [AIMASS, "run"], env=env_for(lifecycle_home), cwd=ROOT, capture_output=True, text=True, timeout=900
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "registered credit_risk version 2" in result.stdout
+    assert "[credit_risk] registered version 2" in result.stdout
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     v1, v2 = client.get_model_version("credit_risk", "1"), client.get_model_version("credit_risk", "2")
-    assert v2.tags["gate.promoted"] == "false" and "does not beat" in v2.tags["gate.reason"]
+    assert v2.tags["gate.promote"] == "false"
     assert v1.tags["holdout.roc_auc"] == v2.tags["holdout.roc_auc"]
     assert str(client.get_model_version_by_alias("credit_risk", "champion").version) == "1"
+
+
+def test_operator_promote_and_rollback_move_aliases_and_the_bento(lifecycle_home: Path, settings) -> None:
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    env = env_for(lifecycle_home)
+
+    def aliases() -> tuple[str, str]:
+        champion = client.get_model_version_by_alias("credit_risk", "champion").version
+        previous = client.get_model_version_by_alias("credit_risk", "previous").version
+        return str(champion), str(previous)
+
+    promoted = subprocess.run(
+        [AIMASS, "promote", "credit_risk", "2"], env=env, capture_output=True, text=True
+    )
+    assert promoted.returncode == 0, promoted.stderr[-2000:]
+    assert aliases() == ("2", "1")
+    assert client.get_model_version("credit_risk", "2").tags["promoted_by"] == "operator"
+    assert _status(lifecycle_home)["use_cases"]["credit_risk"]["champion"]["version"] == 2
+
+    rolled = subprocess.run([AIMASS, "rollback", "credit_risk"], env=env, capture_output=True, text=True)
+    assert rolled.returncode == 0, rolled.stderr[-2000:]
+    assert aliases() == ("1", "2")
+    assert "bento credit_risk:" in rolled.stdout
+
+    missing = subprocess.run(
+        [AIMASS, "promote", "credit_risk", "99"], env=env, capture_output=True, text=True
+    )
+    assert missing.returncode != 0 and aliases() == ("1", "2")

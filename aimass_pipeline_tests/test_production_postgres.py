@@ -12,13 +12,14 @@ import pytest
 from dagster import DagsterInstance, materialize
 from mlflow.tracking import MlflowClient
 
-from aimass_pipeline.collection.assets import check_raw_applications_schema, raw_applications
-from aimass_pipeline.lib.contracts import CREDIT_RISK
+from aimass_pipeline.collection.assets import build_collection
+from aimass_pipeline.lib.models import get_family
 from aimass_pipeline.lib.registry import ensure_experiment, log_candidate, promote, register_version
-from aimass_pipeline.lib.training import features_and_target, fit_candidate
-from aimass_pipeline.preprocessing.assets import clean_applications
+from aimass_pipeline.preprocessing.assets import build_preprocessing
 from aimass_pipeline.resources import LakeIOManager, LakeResource, LandingZoneResource
 from aimass_pipeline.settings import PROD, Settings, load_settings
+from aimass_pipeline.use_case import UseCase
+from aimass_pipeline_tests.conftest import CREDIT_RISK, CREDIT_SPEC
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
 
@@ -85,7 +86,7 @@ def test_run_events_land_in_postgres(prod_settings: Settings, credit_frame: pd.D
     with DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         result = materialize(
-            [raw_applications, check_raw_applications_schema, clean_applications],
+            [*build_collection(UseCase(CREDIT_SPEC)), *build_preprocessing(UseCase(CREDIT_SPEC))],
             instance=instance,
             resources={
                 "landing": LandingZoneResource(root=str(prod_settings.landing_root)),
@@ -105,18 +106,22 @@ def test_run_events_land_in_postgres(prod_settings: Settings, credit_frame: pd.D
 
 def test_registry_lands_in_postgres(prod_settings: Settings, credit_frame: pd.DataFrame) -> None:
     frame = credit_frame.head(300).copy()
-    frame["is_bad"] = (frame["Status"] == "bad").astype(int)
-    fitted = fit_candidate("logreg", frame, CREDIT_RISK, "is_bad", cv_folds=3)
+    uc = UseCase(CREDIT_SPEC)
+    features = frame[CREDIT_RISK.feature_names]
+    model = (
+        get_family("logreg")
+        .build(uc.layout, 2, {}, 42)
+        .fit(features, CREDIT_RISK.encode_target(frame["Status"]))
+    )
     client = MlflowClient(tracking_uri=prod_settings.mlflow_tracking_uri)
     mlflow.set_tracking_uri(prod_settings.mlflow_tracking_uri)
     experiment_id = ensure_experiment(client, "credit_risk", prod_settings.mlflow_artifacts_uri)
-    features, _ = features_and_target(frame, CREDIT_RISK, "is_bad")
     run_id, model_uri = log_candidate(
         experiment_id=experiment_id,
         run_name="prod-test",
-        pipeline=fitted.pipeline,
-        params=fitted.params,
-        metrics={"cv_roc_auc_mean": fitted.cv_roc_auc_mean},
+        model=model,
+        params={"C": 1.0},
+        metrics={"train_rows": float(len(frame))},
         example=features.head(5),
         tags={"aimass.use_case": "credit_risk"},
     )

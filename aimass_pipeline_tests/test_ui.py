@@ -55,14 +55,20 @@ EXPECTED_ASSET_GROUPS = {
     "credit_risk/credit_features_profile": "analysis",
     "credit_risk/training_set": "training",
     "credit_risk/logreg_candidate": "training",
-    "credit_risk/xgb_candidate": "training",
+    "credit_risk/xgboost_candidate": "training",
+    "credit_risk/xgboost_params": "optimisation",
+    "breast_cancer/raw_biopsies": "collection",
+    "breast_cancer/biopsies_features": "transformation",
+    "digits/clean_images": "preprocessing",
+    "digits/torch_cnn_candidate": "training",
+    "digits/champion_model": "registration",
     "credit_risk/frozen_holdout": "evaluation",
     "credit_risk/candidate_evaluation": "evaluation",
     "credit_risk/champion_model": "registration",
     "credit_risk/champion_bento": "deployment",
 }
-EXPECTED_JOBS = {"credit_risk_lifecycle"}
-EXPECTED_SENSORS = {"credit_risk_landing_sensor"}
+EXPECTED_JOBS = {"credit_risk_lifecycle", "breast_cancer_lifecycle", "digits_lifecycle"}
+EXPECTED_SENSORS = {"credit_risk_landing_sensor", "breast_cancer_landing_sensor", "digits_landing_sensor"}
 # What the rendered catalog must show (the table is virtualised: check names that fit in one screen).
 CATALOG_TEXT = ("raw_applications", "champion_bento", "collection", "deployment")
 

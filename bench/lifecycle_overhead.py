@@ -52,8 +52,10 @@ def _measure(label: str, command: list[str]) -> dict:
             "-c",
             "from aimass_pipeline.settings import load_settings;"
             "from aimass_pipeline.lib.landing import seed_landing_zone;"
-            "from aimass_pipeline.lib.contracts import CREDIT_RISK as c;"
-            "s = load_settings().prepare(); seed_landing_zone(s.landing_dir(c.use_case), c)",
+            "from aimass_pipeline.lib.specs import load_specs;"
+            "spec = load_specs()['credit_risk'];"
+            "s = load_settings().prepare();"
+            "seed_landing_zone(s.landing_dir(spec.name), spec.contract, spec.data.seed_source)",
         ],
         env=env,
         check=True,
@@ -82,7 +84,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--skip-multiprocess", action="store_true")
     args = parser.parse_args()
-    results = [_measure("in_process", [str(BIN / "aimass"), "run", "--log-level", "WARNING"])]
+    results = [
+        _measure(
+            "in_process", [str(BIN / "aimass"), "run", "--use-case", "credit_risk", "--log-level", "WARNING"]
+        )
+    ]
     if not args.skip_multiprocess:
         results.append(
             _measure(

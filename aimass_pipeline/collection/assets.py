@@ -3,14 +3,12 @@
 import pandas as pd
 from dagster import AssetCheckResult, AssetExecutionContext, Config, asset, asset_check
 
-from aimass_pipeline.lib.contracts import CREDIT_RISK
 from aimass_pipeline.lib.landing import list_landed_files
 from aimass_pipeline.lib.preprocessing import read_raw_batch
 from aimass_pipeline.lib.validation import schema_expectations
 from aimass_pipeline.quality import suite_check
 from aimass_pipeline.resources import LakeResource, LandingZoneResource
-
-USE_CASE = CREDIT_RISK.use_case
+from aimass_pipeline.use_case import UseCase
 
 
 class LandingSelection(Config):
@@ -19,48 +17,59 @@ class LandingSelection(Config):
     files: list[str] = []
 
 
-@asset(key_prefix=USE_CASE, group_name="collection", kinds={"pandas", "parquet"})
-def raw_applications(
-    context: AssetExecutionContext, config: LandingSelection, landing: LandingZoneResource, lake: LakeResource
-) -> pd.DataFrame:
-    """Every batch in the raw zone, as text, with the file, batch and line each row came from."""
-    store = lake.lake()
-    landed = list_landed_files(landing.directory(USE_CASE))
-    if config.files:
-        by_name = {f.name: f for f in landed}
-        unknown = [name for name in config.files if name not in by_name]
-        if unknown:
-            raise FileNotFoundError(f"not in the landing zone {landing.directory(USE_CASE)}: {unknown}")
-        landed = [by_name[name] for name in config.files]
-    new_batches = []
-    for landed_file in landed:
-        manifest, is_new = store.store_raw_batch(USE_CASE, landed_file)
-        if is_new:
-            new_batches.append(manifest["source_file"])
-    manifests = store.raw_batches(USE_CASE)
-    if not manifests:
-        raise FileNotFoundError(f"no batch in the raw zone and no file in {landing.directory(USE_CASE)}")
-    frames = []
-    for manifest in manifests:
-        folder = ("raw", USE_CASE, f"batch={manifest['batch_id']}", manifest["source_file"])
-        frames.append(
+def build_collection(uc: UseCase) -> list:
+    @asset(name=uc.raw, key_prefix=uc.name, group_name="collection", kinds={"pandas", "parquet"})
+    def raw_table(
+        context: AssetExecutionContext,
+        config: LandingSelection,
+        landing: LandingZoneResource,
+        lake: LakeResource,
+    ) -> pd.DataFrame:
+        """Every batch in the raw zone, as text, with the file, batch and line each row came from."""
+        store = lake.lake()
+        folder = landing.directory(uc.name)
+        landed = list_landed_files(folder)
+        if config.files:
+            by_name = {f.name: f for f in landed}
+            unknown = [name for name in config.files if name not in by_name]
+            if unknown:
+                raise FileNotFoundError(f"not in the landing zone {folder}: {unknown}")
+            landed = [by_name[name] for name in config.files]
+        new_batches = [
+            m["source_file"] for m, is_new in (store.store_raw_batch(uc.name, f) for f in landed) if is_new
+        ]
+        manifests = store.raw_batches(uc.name)
+        if not manifests:
+            raise FileNotFoundError(f"no batch in the raw zone and no file in {folder}")
+        frames = [
             read_raw_batch(
-                store.read_bytes(*folder), manifest["source_file"], manifest["batch_id"], CREDIT_RISK
+                store.read_bytes("raw", uc.name, f"batch={m['batch_id']}", m["source_file"]),
+                m["source_file"],
+                m["batch_id"],
+                uc.contract,
             )
+            for m in manifests
+        ]
+        table = pd.concat(frames, ignore_index=True)
+        context.add_output_metadata(
+            {
+                "dagster/row_count": len(table),
+                "batches": len(manifests),
+                "new_batches": new_batches,
+                "batch_ids": [m["batch_id"] for m in manifests],
+                "source_files": [m["source_file"] for m in manifests],
+                "sha256": [m["sha256"] for m in manifests],
+            }
         )
-    table = pd.concat(frames, ignore_index=True)
-    context.add_output_metadata(
-        {
-            "dagster/row_count": len(table),
-            "batches": len(manifests),
-            "new_batches": new_batches,
-            "batch_ids": [m["batch_id"] for m in manifests],
-            "source_files": [m["source_file"] for m in manifests],
-        }
+        return table
+
+    @asset_check(
+        asset=raw_table,
+        name=f"check_{uc.raw}_schema",
+        blocking=True,
+        description="Great Expectations: the contract's schema",
     )
-    return table
+    def schema_check(raw_table: pd.DataFrame) -> AssetCheckResult:
+        return suite_check(raw_table, f"{uc.name}_raw_schema", schema_expectations(uc.contract))
 
-
-@asset_check(asset=raw_applications, blocking=True, description="Great Expectations: the contract's schema")
-def check_raw_applications_schema(raw_applications: pd.DataFrame) -> AssetCheckResult:
-    return suite_check(raw_applications, f"{USE_CASE}_raw_schema", schema_expectations(CREDIT_RISK))
+    return [raw_table, schema_check]

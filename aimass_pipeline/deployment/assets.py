@@ -2,10 +2,7 @@
 
 from dagster import AssetExecutionContext, ConfigurableResource, asset
 
-from aimass_pipeline.keys import upstream
-from aimass_pipeline.lib.contracts import CREDIT_RISK
-
-USE_CASE = CREDIT_RISK.use_case
+from aimass_pipeline.use_case import UseCase
 
 
 class BentoResource(ConfigurableResource):
@@ -23,15 +20,24 @@ class BentoResource(ConfigurableResource):
         return build_champion_bento(settings, use_case)
 
 
-@asset(key_prefix=USE_CASE, ins=upstream("champion_model"), group_name="deployment", kinds={"bentoml"})
-def champion_bento(context: AssetExecutionContext, champion_model: dict, bento: BentoResource) -> str:
-    """The servable bento of whatever ``champion`` points at after the gate (rebuilt only if it moved)."""
-    tag = bento.build_champion(USE_CASE)
-    context.add_output_metadata(
-        {
-            "bento_tag": tag,
-            "model_version": str(champion_model["champion_version"]),
-            "serve_with": f"aimass serve {USE_CASE} --port 3000",
-        }
+def build_deployment(uc: UseCase) -> list:
+    @asset(
+        name="champion_bento",
+        key_prefix=uc.name,
+        ins=uc.ins("champion_model"),
+        group_name="deployment",
+        kinds={"bentoml"},
     )
-    return tag
+    def champion_bento(context: AssetExecutionContext, champion_model: dict, bento: BentoResource) -> str:
+        """The servable bento of whatever ``champion`` points at after the gate."""
+        tag = bento.build_champion(uc.name)
+        context.add_output_metadata(
+            {
+                "bento_tag": tag,
+                "model_version": str(champion_model["champion_version"]),
+                "serve_with": f"aimass serve {uc.name} --port 3000",
+            }
+        )
+        return tag
+
+    return [champion_bento]

@@ -29,13 +29,13 @@ CHAMPION_ALIAS = "champion"
 SERVICE = "aimass_pipeline.serving.service:ChampionService"
 DEFAULT_THRESHOLD = 0.5
 # What the service imports, copied into the bento so it serves the code it was built with.
-_PACKAGE_FILES = (
-    "aimass_pipeline/__init__.py",
-    "aimass_pipeline/lib/__init__.py",
-    "aimass_pipeline/lib/contracts.py",
-    "aimass_pipeline/lib/features.py",
-    "aimass_pipeline/serving/__init__.py",
-    "aimass_pipeline/serving/service.py",
+_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+_PACKAGE_FILES = tuple(
+    sorted(
+        str(path.relative_to(_PACKAGE_ROOT.parent))
+        for pattern in ("__init__.py", "lib/**/*.py", "serving/*.py")
+        for path in _PACKAGE_ROOT.glob(pattern)
+    )
 )
 # The model's own requirements.txt (from MLflow) lists whatever the training process had imported,
 # torch and pytest included; these are what the service needs. skops: MLflow 3's default sklearn format.
@@ -65,6 +65,7 @@ class Champion:
     version: str
     run_id: str
     threshold: float
+    spec: dict[str, Any]
 
     @property
     def model_tag(self) -> str:
@@ -92,7 +93,12 @@ def resolve_champion(settings: Settings, use_case: str) -> Champion:
         threshold = float(mv.tags.get("threshold", DEFAULT_THRESHOLD))
     except ValueError:
         threshold = DEFAULT_THRESHOLD
-    return Champion(use_case=use_case, version=str(mv.version), run_id=mv.run_id or "", threshold=threshold)
+    from aimass_pipeline.catalog import use_case_specs
+
+    spec = use_case_specs()[use_case].model_dump(mode="json")
+    return Champion(
+        use_case=use_case, version=str(mv.version), run_id=mv.run_id or "", threshold=threshold, spec=spec
+    )
 
 
 def build_champion_bento(settings: Settings, use_case: str) -> str:
@@ -181,7 +187,10 @@ def _child_main(func: str, payload: str, out: str) -> None:
 def _latest(payload: dict[str, Any]) -> str | None:
     import bentoml
 
-    bentos = bentoml.bentos.list(payload["use_case"])
+    try:
+        bentos = bentoml.bentos.list(payload["use_case"])
+    except bentoml.exceptions.NotFound:
+        return None
     if not bentos:
         return None
     return str(max(bentos, key=lambda b: b.info.creation_time).tag)
@@ -256,7 +265,7 @@ def _build(payload: dict[str, Any]) -> str:
             include=list(_PACKAGE_FILES),
             # Stored in bento.yaml and restored before the service module is imported at serve time:
             # this is what pins the bento to the imported champion.
-            args={"use_case": champion.use_case, "model_tag": champion.model_tag},
+            args={"use_case": champion.use_case, "model_tag": champion.model_tag, "spec": champion.spec},
             # Exact versions for a container; locking would resolve against PyPI, which may be offline.
             python={
                 "packages": [f"{name}=={version(name)}" for name in _SERVING_PACKAGES],

@@ -1,11 +1,14 @@
-"""Data contracts: the columns a use case's landed files must carry, declared once.
+"""Data contracts: the columns a use case's landed files must carry, declared once in its spec.
 
 Preprocessing, the Great Expectations suites and the serving schema are all derived from it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -23,15 +26,18 @@ class Contract:
     use_case: str
     key: str
     target: str
-    target_values: tuple[str, str]  # (negative, positive)
+    classes: tuple[str, ...]  # label i is classes[i]; for a binary task classes[1] is the positive class
     features: tuple[Column, ...]
     description: str = ""
     extra_columns_allowed: bool = False
-    tags: dict = field(default_factory=dict)
+
+    @property
+    def is_binary(self) -> bool:
+        return len(self.classes) == 2
 
     @property
     def positive_label(self) -> str:
-        return self.target_values[1]
+        return self.classes[-1]
 
     @property
     def feature_names(self) -> list[str]:
@@ -55,35 +61,12 @@ class Contract:
                 return col
         raise KeyError(f"{self.use_case}: no feature column {name!r}")
 
-
-CREDIT_RISK = Contract(
-    use_case="credit_risk",
-    key="application_id",
-    target="Status",
-    target_values=("good", "bad"),
-    description="Loan applicants (R modeldata::credit_data); predict whether a loan goes bad.",
-    features=(
-        Column("Seniority", "int", nullable=False, min=0, max=60),
-        Column("Home", "category", categories=("rent", "owner", "priv", "ignore", "parents", "other")),
-        Column("Time", "int", nullable=False, min=1, max=120),
-        Column("Age", "int", nullable=False, min=18, max=100),
-        Column("Marital", "category", categories=("single", "married", "widow", "separated", "divorced")),
-        Column("Records", "category", nullable=False, categories=("no", "yes")),
-        Column("Job", "category", categories=("fixed", "freelance", "partime", "others")),
-        Column("Expenses", "int", nullable=False, min=0, max=1_000),
-        Column("Income", "float", min=0, max=10_000),
-        Column("Assets", "float", min=0, max=1_000_000),
-        Column("Debt", "float", min=0, max=1_000_000),
-        Column("Amount", "int", nullable=False, min=1, max=100_000),
-        Column("Price", "int", nullable=False, min=1, max=1_000_000),
-    ),
-)
-
-CONTRACTS: dict[str, Contract] = {CREDIT_RISK.use_case: CREDIT_RISK}
-
-
-def get_contract(use_case: str) -> Contract:
-    try:
-        return CONTRACTS[use_case]
-    except KeyError:
-        raise KeyError(f"unknown use case {use_case!r}; known: {sorted(CONTRACTS)}") from None
+    def encode_target(self, values: pd.Series) -> np.ndarray:
+        """Class names to label ids 0..K-1 in the spec's order."""
+        index = {name: i for i, name in enumerate(self.classes)}
+        unknown = sorted(set(values.dropna().astype(str)) - set(index))
+        if unknown or values.isna().any():
+            raise ValueError(
+                f"{self.use_case}: target values {unknown or ['<missing>']} are not in {self.classes}"
+            )
+        return values.astype(str).map(index).to_numpy(dtype=np.int64)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import io
+import time
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -45,6 +50,49 @@ def score_binary(
         "positive_rate": float(y_true.mean()),
         "rows": float(len(y_true)),
     }
+
+
+def score_multiclass(y_true: np.ndarray, proba: np.ndarray, seed: int = 42) -> dict[str, float]:
+    """Accuracy (with a bootstrap interval), macro one-vs-rest ROC AUC, log loss and macro F1."""
+    y_true = np.asarray(y_true).astype(int)
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim != 2 or proba.shape[0] != len(y_true):
+        raise ValueError(f"probabilities {proba.shape} do not match {len(y_true)} labels")
+    labels = proba.argmax(axis=1)
+    correct = (labels == y_true).astype(float)
+    rng = np.random.default_rng(seed)
+    boots = [correct[rng.integers(0, len(correct), len(correct))].mean() for _ in range(500)]
+    classes = np.arange(proba.shape[1])
+    return {
+        "accuracy": float(correct.mean()),
+        "accuracy_ci_low": float(np.quantile(boots, 0.025)),
+        "accuracy_ci_high": float(np.quantile(boots, 0.975)),
+        "roc_auc": float(roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=classes)),
+        "log_loss": float(log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes)),
+        "f1_macro": float(f1_score(y_true, labels, average="macro")),
+        "rows": float(len(y_true)),
+    }
+
+
+def score_all(n_classes: int, y_true: np.ndarray, proba: np.ndarray, seed: int = 42) -> dict[str, float]:
+    """Holdout metrics for (n, K) class probabilities, binary or multiclass."""
+    if n_classes == 2:
+        return score_binary(y_true, np.asarray(proba)[:, 1], seed=seed)
+    return score_multiclass(y_true, proba, seed=seed)
+
+
+def latency_ms_per_row(model: object, frame: pd.DataFrame, repeats: int = 30) -> dict[str, float]:
+    """Median single-row latency and per-row latency of one batch call, in milliseconds."""
+    singles = []
+    for i in range(repeats):
+        row = frame.iloc[[i % len(frame)]]
+        started = time.perf_counter()
+        model.predict_proba(row)
+        singles.append((time.perf_counter() - started) * 1000)
+    started = time.perf_counter()
+    model.predict_proba(frame)
+    batch = (time.perf_counter() - started) * 1000 / len(frame)
+    return {"latency_ms_single_row": float(np.median(singles)), "latency_ms_per_row_batch": float(batch)}
 
 
 def bootstrap_roc_auc(

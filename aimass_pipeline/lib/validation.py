@@ -55,7 +55,7 @@ def quality_expectations(contract: Contract) -> list:
 
     expectations = [
         gxe.ExpectColumnValuesToBeUnique(column=contract.key),
-        gxe.ExpectColumnValuesToBeInSet(column=contract.target, value_set=list(contract.target_values)),
+        gxe.ExpectColumnValuesToBeInSet(column=contract.target, value_set=list(contract.classes)),
     ]
     for col in contract.features:
         if not col.nullable:

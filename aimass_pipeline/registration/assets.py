@@ -1,96 +1,146 @@
 """Registration: the best candidate becomes a registry version; ``champion`` moves only through the gate."""
 
+import subprocess
+
 import pandas as pd
 from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, asset, asset_check
 
-from aimass_pipeline.keys import upstream
-from aimass_pipeline.lib.contracts import CREDIT_RISK
-from aimass_pipeline.lib.evaluation import score_binary
 from aimass_pipeline.lib.gate import decide
+from aimass_pipeline.lib.model_card import render_model_card
 from aimass_pipeline.lib.registry import champion_version, load_model, promote, register_version, run_url
-from aimass_pipeline.lib.training import features_and_target, predict_positive
 from aimass_pipeline.resources import MlflowResource
-
-USE_CASE = CREDIT_RISK.use_case
-TARGET = "is_bad"
-FLOOR = 0.75
-MIN_DELTA = 0.0
+from aimass_pipeline.use_case import LABEL, UseCase
 
 
-@asset(
-    key_prefix=USE_CASE,
-    ins=upstream("candidate_evaluation", "frozen_holdout"),
-    group_name="registration",
-    kinds={"mlflow"},
-)
-def champion_model(
-    context: AssetExecutionContext,
-    candidate_evaluation: dict,
-    frozen_holdout: pd.DataFrame,
-    mlflow: MlflowResource,
-) -> dict:
-    """Registers the best candidate; the current champion is re-scored on this same holdout for the gate."""
-    client = mlflow.client()
-    metric = candidate_evaluation["metric"]
-    challenger = candidate_evaluation["scores"][candidate_evaluation["best_family"]]
-    current = champion_version(client, USE_CASE)
-    champion_score = None
-    if current is not None:
-        features, target = features_and_target(frozen_holdout, CREDIT_RISK, TARGET)
-        proba = predict_positive(load_model(f"models:/{USE_CASE}/{current.version}"), features)
-        champion_score = score_binary(target, proba)[metric]
-    decision = decide(challenger[metric], champion_score, metric=metric, floor=FLOOR, min_delta=MIN_DELTA)
-    tags = {
-        "aimass.family": candidate_evaluation["best_family"],
-        "dagster.run_id": context.run_id,
-        "gate.promoted": str(decision.promote).lower(),
-        "gate.reason": decision.reason,
-        **{f"holdout.{k}": f"{v:.6f}" for k, v in challenger.items()},
-    }
-    version = register_version(
-        client,
-        USE_CASE,
-        candidate_evaluation["best_model_uri"],
-        candidate_evaluation["best_run_id"],
-        tags,
-        description=CREDIT_RISK.description,
+def code_version() -> str:
+    """The git commit of the checkout the code runs from ("unknown" outside a git checkout)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def build_registration(uc: UseCase) -> list:
+    @asset(
+        name="champion_model",
+        key_prefix=uc.name,
+        ins=uc.ins("candidate_evaluation", "frozen_holdout"),
+        group_name="registration",
+        kinds={"mlflow"},
     )
-    client.set_tag(candidate_evaluation["best_run_id"], "gate.promoted", str(decision.promote).lower())
-    former = promote(client, USE_CASE, version.version) if decision.promote else None
-    champion = champion_version(client, USE_CASE)
-    experiment_id = client.get_run(candidate_evaluation["best_run_id"]).info.experiment_id
-    context.add_output_metadata(
-        {
-            "registered_model": USE_CASE,
-            "version": int(version.version),
-            "promoted": decision.promote,
-            "gate_reason": decision.reason,
-            "challenger_roc_auc": challenger[metric],
-            "champion_roc_auc_before": champion_score if champion_score is not None else MetadataValue.null(),
-            "champion_version": int(champion.version) if champion else MetadataValue.null(),
-            "previous_champion_version": int(former) if former else MetadataValue.null(),
-            "mlflow_run": MetadataValue.url(
-                run_url(
-                    mlflow.tracking_uri, experiment_id, candidate_evaluation["best_run_id"], mlflow.ui_url
-                )
-            ),
+    def champion_model(
+        context: AssetExecutionContext,
+        candidate_evaluation: dict,
+        frozen_holdout: pd.DataFrame,
+        mlflow: MlflowResource,
+    ) -> dict:
+        """Registers the best candidate; the gate compares it with the current champion on the same holdout."""
+        client = mlflow.client()
+        metric = candidate_evaluation["metric"]
+        family = candidate_evaluation["best_family"]
+        challenger = candidate_evaluation["scores"][family]
+        X = frozen_holdout[uc.contract.feature_names]
+        y = frozen_holdout[LABEL].to_numpy()
+        current = champion_version(client, uc.name)
+        champion_proba = None
+        if current is not None:
+            champion_proba = load_model(f"models:/{uc.name}/{current.version}").predict_proba(X)
+        gate = uc.spec.gate
+        decision = decide(
+            metric=metric,
+            y_true=y,
+            challenger_proba=candidate_evaluation["best_proba"],
+            champion_proba=champion_proba,
+            floor=gate.floor,
+            min_delta=gate.min_delta,
+            alpha=gate.alpha,
+            challenger_latency_ms=challenger["latency_ms_single_row"],
+            max_latency_ms=gate.max_latency_ms,
+            seed=uc.spec.seed,
+        )
+        run_id = candidate_evaluation["best_run_id"]
+        batches = sorted(frozen_holdout["batch_id"].unique().tolist())
+        tags = {
+            "aimass.family": family,
+            "aimass.primary_metric": metric,
+            "dagster.run_id": context.run_id,
+            **decision.as_tags(),
+            **{f"holdout.{k}": f"{v:.6f}" for k, v in challenger.items()},
         }
-    )
-    return {
-        "registered_model": USE_CASE,
-        "version": version.version,
-        "promoted": decision.promote,
-        "decision": decision.as_dict(),
-        "champion_version": champion.version if champion else None,
-    }
+        version = register_version(
+            client, uc.name, candidate_evaluation["best_model_uri"], run_id, tags, uc.spec.description
+        )
+        interval = (challenger.get(f"{metric}_ci_low"), challenger.get(f"{metric}_ci_high"))
+        card = render_model_card(
+            use_case=uc.name,
+            description=uc.spec.description,
+            version=version.version,
+            family=family,
+            params=candidate_evaluation["best_params"],
+            data={
+                "holdout_rows": len(frozen_holdout),
+                "batches": batches,
+                "classes": list(uc.contract.classes),
+            },
+            metrics=challenger,
+            intervals={metric: interval} if None not in interval else {},
+            gate=decision.as_dict(),
+            compression=candidate_evaluation["best_compression"],
+            lineage={
+                "dagster_run_id": context.run_id,
+                "mlflow_run_id": run_id,
+                "code_version": code_version(),
+                "data_batches": ",".join(batches),
+            },
+        )
+        client.log_text(run_id, card, f"model_card_v{version.version}.md")
+        client.update_model_version(uc.name, version.version, description=card)
+        for key, value in decision.as_tags().items():
+            client.set_tag(run_id, key, value)
+        former = promote(client, uc.name, str(version.version)) if decision.promote else None
+        champion = champion_version(client, uc.name)
+        context.add_output_metadata(
+            {
+                "registered_model": uc.name,
+                "version": int(version.version),
+                "promoted": decision.promote,
+                "gate_reason": decision.reason,
+                f"challenger_{metric}": challenger[metric],
+                "champion_version": int(champion.version) if champion else MetadataValue.null(),
+                "previous_champion_version": int(former) if former else MetadataValue.null(),
+                "gate": MetadataValue.json({k: v for k, v in decision.as_dict().items()}),
+                "model_card": MetadataValue.md(card),
+                "mlflow_run": MetadataValue.url(
+                    run_url(
+                        mlflow.tracking_uri, client.get_run(run_id).info.experiment_id, run_id, mlflow.ui_url
+                    )
+                ),
+            }
+        )
+        return {
+            "registered_model": uc.name,
+            "version": str(version.version),
+            "promoted": decision.promote,
+            "decision": decision.as_dict(),
+            "champion_version": str(champion.version) if champion else None,
+        }
 
-
-@asset_check(asset=champion_model, blocking=True, description="A champion exists after the gate")
-def check_champion_model_exists(champion_model: dict) -> AssetCheckResult:
-    return AssetCheckResult(
-        passed=champion_model["champion_version"] is not None,
-        metadata={
-            "champion_version": str(champion_model["champion_version"]),
-            "gate_decision": MetadataValue.json(champion_model["decision"]),
-        },
+    @asset_check(
+        asset=champion_model,
+        name="check_champion_model_exists",
+        blocking=True,
+        description="A champion exists after the gate",
     )
+    def champion_exists(champion_model: dict) -> AssetCheckResult:
+        return AssetCheckResult(
+            passed=champion_model["champion_version"] is not None,
+            metadata={
+                "champion_version": str(champion_model["champion_version"]),
+                "gate_decision": MetadataValue.json(champion_model["decision"]),
+            },
+        )
+
+    return [champion_model, champion_exists]

@@ -23,7 +23,8 @@ import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 from threadpoolctl import threadpool_limits
 
-from aimass_pipeline.lib.contracts import Column, Contract, get_contract
+from aimass_pipeline.lib.contracts import Column, Contract
+from aimass_pipeline.lib.specs import UseCaseSpec, load_specs
 
 MAX_RECORDS = 10_000
 DEFAULT_THRESHOLD = 0.5
@@ -32,6 +33,7 @@ DEFAULT_THRESHOLD = 0.5
 class BentoArgs(BaseModel):
     use_case: str | None = None
     model_tag: str | None = None
+    spec: dict[str, Any] | None = None
 
 
 def _reject_text_and_bool(value: Any) -> Any:
@@ -83,8 +85,9 @@ logging.getLogger("bentoml._internal.server.http_app").addFilter(_RejectedInputW
 
 
 class Prediction(BaseModel):
-    probability: float
+    probability: float = Field(description="binary: P(positive class); multiclass: P(predicted class)")
     label: str
+    probabilities: dict[str, float] | None = Field(default=None, description="multiclass: P(class) per class")
 
 
 class PredictResponse(BaseModel):
@@ -96,7 +99,10 @@ class PredictResponse(BaseModel):
 _ARGS = bentoml.use_arguments(BentoArgs)
 USE_CASE = _ARGS.use_case or os.environ.get("AIMASS_USE_CASE") or "credit_risk"
 MODEL_TAG = _ARGS.model_tag or os.environ.get("AIMASS_BENTO_MODEL") or f"{USE_CASE}:latest"
-CONTRACT = get_contract(USE_CASE)
+# A built bento carries its spec, so it serves the contract it was trained under, also for use cases
+# defined outside the package.
+SPEC = UseCaseSpec.model_validate(_ARGS.spec) if _ARGS.spec else load_specs()[USE_CASE]
+CONTRACT = SPEC.contract
 Record = record_model(CONTRACT)
 
 
@@ -139,13 +145,22 @@ class ChampionService:
         self,
         records: Annotated[list[Record], Field(min_length=1, max_length=MAX_RECORDS)],  # type: ignore[valid-type]
     ) -> PredictResponse:
-        probabilities = np.asarray(self.model.predict_proba(self._frame(records))[:, 1], dtype=float)
-        negative, positive = CONTRACT.target_values
+        proba = np.asarray(self.model.predict_proba(self._frame(records)), dtype=float)
+        classes = CONTRACT.classes
+        if CONTRACT.is_binary:
+            predictions = [
+                Prediction(probability=float(p), label=classes[1] if p >= self.threshold else classes[0])
+                for p in proba[:, 1]
+            ]
+        else:
+            predictions = [
+                Prediction(
+                    probability=float(row.max()),
+                    label=classes[int(row.argmax())],
+                    probabilities={c: float(v) for c, v in zip(classes, row, strict=True)},
+                )
+                for row in proba
+            ]
         return PredictResponse(
-            model_name=self.model_name,
-            model_version=self.model_version,
-            predictions=[
-                Prediction(probability=float(p), label=positive if p >= self.threshold else negative)
-                for p in probabilities
-            ],
+            model_name=self.model_name, model_version=self.model_version, predictions=predictions
         )

@@ -1,103 +1,143 @@
-"""Training: the training side of the frozen split, and one MLflow-tracked candidate per model family."""
+"""Training: the frozen split, and one MLflow-tracked candidate per model family of the spec."""
 
+import mlflow as mlflow_api
 import pandas as pd
-from dagster import (
-    AssetExecutionContext,
-    AssetOut,
-    AssetsDefinition,
-    MetadataValue,
-    Output,
-    asset,
-    multi_asset,
-)
+from dagster import AssetExecutionContext, AssetOut, MetadataValue, Output, asset, multi_asset
 
-from aimass_pipeline.keys import upstream
-from aimass_pipeline.lib.contracts import CREDIT_RISK
+from aimass_pipeline.lib.compression import compress
+from aimass_pipeline.lib.models import get_family
 from aimass_pipeline.lib.registry import ensure_experiment, log_candidate, run_url
 from aimass_pipeline.lib.splits import split_frame
-from aimass_pipeline.lib.training import features_and_target, fit_candidate
 from aimass_pipeline.resources import MlflowResource
+from aimass_pipeline.use_case import LABEL, UseCase
 
-USE_CASE = CREDIT_RISK.use_case
-TARGET = "is_bad"
-SEED = 42
-
-
-@multi_asset(
-    outs={
-        "training_set": AssetOut(key_prefix=USE_CASE, group_name="training", kinds={"pandas"}),
-        "frozen_holdout": AssetOut(key_prefix=USE_CASE, group_name="evaluation", kinds={"pandas"}),
-    },
-    ins=upstream(warehouse=("credit_features",)),
-)
-def split_credit_features(credit_features: pd.DataFrame):
-    """Rows go to the holdout by a hash of their key: a row never changes sides as new batches land."""
-    train, holdout = split_frame(credit_features, CREDIT_RISK.key, fraction=0.2)
-    for name, frame in (("training_set", train), ("frozen_holdout", holdout)):
-        yield Output(
-            frame,
-            output_name=name,
-            metadata={
-                "dagster/row_count": len(frame),
-                "positive_rate": float(frame[TARGET].mean()),
-                "batches": sorted(frame["batch_id"].unique().tolist()),
-            },
-        )
+COMPRESSION_SAMPLE = 1000
 
 
-def candidate_asset(family: str, asset_name: str) -> AssetsDefinition:
-    @asset(
-        name=asset_name,
-        key_prefix=USE_CASE,
-        ins=upstream("training_set"),
-        group_name="training",
-        kinds={"mlflow", "scikitlearn"},
+def build_training(uc: UseCase) -> list:
+    return [_split(uc), *(_candidate(uc, family) for family in uc.families)]
+
+
+def _split(uc: UseCase):
+    @multi_asset(
+        name=f"{uc.name}__split",
+        outs={
+            "training_set": AssetOut(key_prefix=uc.name, group_name="training", kinds={"pandas"}),
+            "frozen_holdout": AssetOut(key_prefix=uc.name, group_name="evaluation", kinds={"pandas"}),
+        },
+        ins={"table": uc.ins(uc.model_table)[uc.model_table]},
     )
-    def _candidate(
-        context: AssetExecutionContext, training_set: pd.DataFrame, mlflow: MlflowResource
+    def split(table: pd.DataFrame):
+        """Rows go to the holdout by a hash of their key: a row never changes sides as new batches land."""
+        train, holdout = split_frame(table, uc.contract.key, fraction=uc.spec.holdout_fraction)
+        for name, frame in (("training_set", train), ("frozen_holdout", holdout)):
+            counts = frame[LABEL].value_counts().sort_index()
+            yield Output(
+                frame,
+                output_name=name,
+                metadata={
+                    "dagster/row_count": len(frame),
+                    "class_counts": {uc.contract.classes[int(k)]: int(v) for k, v in counts.items()},
+                    "batches": sorted(frame["batch_id"].unique().tolist()),
+                },
+            )
+
+    return split
+
+
+def _candidate(uc: UseCase, family_name: str):
+    params_name = f"{family_name}_params"
+
+    @asset(
+        name=f"{family_name}_candidate",
+        key_prefix=uc.name,
+        ins={
+            "training_set": uc.ins("training_set")["training_set"],
+            "tuned": uc.ins(params_name)[params_name],
+        },
+        group_name="training",
+        kinds={"mlflow", family_name.split("_")[0]},
+    )
+    def candidate(
+        context: AssetExecutionContext, training_set: pd.DataFrame, tuned: dict, mlflow: MlflowResource
     ) -> dict:
-        fitted = fit_candidate(family, training_set, CREDIT_RISK, TARGET, seed=SEED)
+        """Fit on the whole training set with the tuned parameters; compress where the spec's tolerance allows."""
+        family = get_family(family_name)
+        X = training_set[uc.contract.feature_names]
+        y = training_set[LABEL].to_numpy()
+        estimator = family.build(uc.layout, len(uc.contract.classes), tuned["params"], uc.spec.seed)
+        estimator.fit(X, y)
+        compression = None
+        served = estimator
+        if uc.spec.compression.enabled:
+            sample = training_set.sample(
+                n=min(COMPRESSION_SAMPLE, len(training_set)), random_state=uc.spec.seed
+            )
+            compression = compress(
+                estimator,
+                sample[uc.contract.feature_names],
+                sample[LABEL].to_numpy(),
+                metric=uc.spec.metric,
+                tolerance=uc.spec.compression.tolerance,
+                seed=uc.spec.seed,
+            )
+            if compression.kept:
+                served = compression.compressed
         client = mlflow.client()
-        experiment_id = ensure_experiment(client, USE_CASE, mlflow.artifact_root)
-        features, _ = features_and_target(training_set, CREDIT_RISK, TARGET)
+        experiment_id = ensure_experiment(client, uc.name, mlflow.artifact_root)
         batches = sorted(training_set["batch_id"].unique().tolist())
+        metrics = {"train_rows": float(len(training_set))}
+        if tuned.get("cv_score") is not None:
+            metrics[f"cv_{uc.spec.metric}"] = float(tuned["cv_score"])
+        if compression is not None:
+            metrics.update(compression.as_metrics())
+        dataset = mlflow_api.data.from_pandas(training_set, name=f"{uc.name}_training_set", targets=LABEL)
         run_id, model_uri = log_candidate(
             experiment_id=experiment_id,
-            run_name=f"{asset_name}-{context.run_id[:8]}",
-            pipeline=fitted.pipeline,
-            params={**fitted.params, "family": family, "seed": SEED, "train_rows": fitted.train_rows},
-            metrics={"cv_roc_auc_mean": fitted.cv_roc_auc_mean, "cv_roc_auc_std": fitted.cv_roc_auc_std},
-            example=features.head(20),
+            run_name=f"{family_name}-{context.run_id[:8]}",
+            model=served,
+            params={**tuned["params"], "family": family_name, "seed": uc.spec.seed},
+            metrics=metrics,
+            example=X.head(20),
+            dataset=dataset,
+            serialization=_serialization(family, served is not estimator),
+            trusted_types=family.skops_trusted_types,
             tags={
-                "aimass.use_case": USE_CASE,
-                "aimass.family": family,
+                "aimass.use_case": uc.name,
+                "aimass.family": family_name,
+                "aimass.compression": compression.method if compression and compression.kept else "none",
                 "dagster.run_id": context.run_id,
                 "aimass.data_batches": ",".join(batches),
             },
         )
-        link = run_url(mlflow.tracking_uri, experiment_id, run_id, mlflow.ui_url)
         context.add_output_metadata(
             {
-                "family": family,
-                "cv_roc_auc_mean": fitted.cv_roc_auc_mean,
-                "cv_roc_auc_std": fitted.cv_roc_auc_std,
-                "train_rows": fitted.train_rows,
+                "family": family_name,
+                "train_rows": len(training_set),
+                "params": MetadataValue.json(tuned["params"]),
+                "compression": compression.reason if compression else "disabled in the spec",
+                **({k: float(v) for k, v in compression.as_metrics().items()} if compression else {}),
                 "mlflow_run_id": run_id,
-                "mlflow_run": MetadataValue.url(link),
+                "mlflow_run": MetadataValue.url(
+                    run_url(mlflow.tracking_uri, experiment_id, run_id, mlflow.ui_url)
+                ),
                 "model_uri": model_uri,
             }
         )
         return {
-            "family": family,
-            "pipeline": fitted.pipeline,
+            "family": family_name,
+            "model": served,
             "run_id": run_id,
             "experiment_id": experiment_id,
             "model_uri": model_uri,
-            "cv_roc_auc_mean": fitted.cv_roc_auc_mean,
+            "params": tuned["params"],
+            "compression": compression.as_metrics() if compression else None,
+            "compression_method": compression.method if compression and compression.kept else "none",
         }
 
-    return _candidate
+    return candidate
 
 
-logreg_candidate = candidate_asset("logreg", "logreg_candidate")
-xgb_candidate = candidate_asset("xgboost", "xgb_candidate")
+def _serialization(family, compressed: bool) -> str:
+    # A compressed variant wraps an ONNX session or a quantised module: skops cannot store either.
+    return "cloudpickle" if compressed else family.serialization

@@ -1,12 +1,16 @@
-"""dbt models as assets; their dbt tests surface as asset checks."""
+"""Transformation: dbt models (their tests surface as asset checks), or a Python model table for use
+cases whose spec says ``transformation: python``."""
 
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey
+import pandas as pd
+from dagster import AssetExecutionContext, AssetKey, asset
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from aimass_pipeline.lib.features import model_table
 from aimass_pipeline.transformation.project import ensure_manifest
+from aimass_pipeline.use_case import LABEL, UseCase
 
 
 class AimassDbtTranslator(DagsterDbtTranslator):
@@ -30,3 +34,31 @@ class AimassDbtTranslator(DagsterDbtTranslator):
 )
 def warehouse_models(context: AssetExecutionContext, dbt: DbtCliResource):
     yield from dbt.cli(["build"], context=context).stream()
+
+
+def build_transformation(uc: UseCase) -> list:
+    if uc.spec.transformation == "dbt":
+        return []
+
+    @asset(
+        name=uc.model_table,
+        key_prefix=uc.name,
+        ins={"clean": uc.ins(uc.clean)[uc.clean]},
+        group_name="transformation",
+        kinds={"pandas", "parquet"},
+    )
+    def features(context: AssetExecutionContext, clean: pd.DataFrame) -> pd.DataFrame:
+        """Key, typed features, the integer label in the spec's class order, and each row's batch."""
+        table = model_table(clean, uc.contract, LABEL)
+        context.add_output_metadata(
+            {
+                "dagster/row_count": len(table),
+                "class_counts": {
+                    uc.contract.classes[int(k)]: int(v)
+                    for k, v in table[LABEL].value_counts().sort_index().items()
+                },
+            }
+        )
+        return table
+
+    return [features]

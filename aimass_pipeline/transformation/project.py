@@ -18,9 +18,14 @@ dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
 
 
 def ensure_manifest() -> Path:
-    """``@dbt_assets`` needs a manifest when the code location loads; parse once if there is none."""
+    """``@dbt_assets`` needs a manifest when the code location loads; parse when it is missing or older
+    than any file of the dbt project (a stale manifest names tests that no longer exist)."""
     manifest = dbt_project.manifest_path
-    if not manifest.exists():
+    sources = [
+        p for p in DBT_DIR.rglob("*") if p.suffix in (".sql", ".yml", ".yaml") and "target" not in p.parts
+    ]
+    newest = max(p.stat().st_mtime for p in sources)
+    if not manifest.exists() or manifest.stat().st_mtime < newest:
         env = {**os.environ, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
         subprocess.run(
             [

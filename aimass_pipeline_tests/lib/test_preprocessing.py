@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from aimass_pipeline.lib.contracts import CREDIT_RISK
 from aimass_pipeline.lib.errors import DataContractError
-from aimass_pipeline.lib.preprocessing import clean_applications, read_raw_batch
+from aimass_pipeline.lib.preprocessing import clean_records, read_raw_batch
+from aimass_pipeline_tests.conftest import CREDIT_RISK
 
 
 def _csv(frame: pd.DataFrame) -> bytes:
@@ -17,7 +17,7 @@ def small(credit_frame: pd.DataFrame) -> pd.DataFrame:
 
 def test_clean_types_and_keeps_missing_values(small: pd.DataFrame) -> None:
     raw = read_raw_batch(_csv(small), "batch.csv", "b1", CREDIT_RISK)
-    clean, report = clean_applications(raw, CREDIT_RISK)
+    clean, report = clean_records(raw, CREDIT_RISK)
     assert report.rows_in == report.rows_out == 50
     assert clean["Age"].dtype == "float64"
     assert set(clean["Status"]) <= {"good", "bad"}
@@ -30,7 +30,7 @@ def test_exact_duplicates_dropped_and_newest_key_wins(small: pd.DataFrame) -> No
     corrected = small.head(3).copy()
     corrected["Age"] = 33
     second = read_raw_batch(_csv(pd.concat([small.head(2), corrected])), "b.csv", "b2", CREDIT_RISK)
-    clean, report = clean_applications(pd.concat([first, second], ignore_index=True), CREDIT_RISK)
+    clean, report = clean_records(pd.concat([first, second], ignore_index=True), CREDIT_RISK)
     assert report.exact_duplicates == 2
     assert report.superseded_keys == 3
     assert len(clean) == 50
@@ -58,7 +58,7 @@ def test_non_numeric_value_names_the_line(small: pd.DataFrame) -> None:
     small.loc[4, "Age"] = "forty"
     raw = read_raw_batch(_csv(small), "bad.csv", "b1", CREDIT_RISK)
     with pytest.raises(DataContractError) as info:
-        clean_applications(raw, CREDIT_RISK)
+        clean_records(raw, CREDIT_RISK)
     err = info.value
     assert (err.column, err.rule, err.rows, err.source) == ("Age", "type.numeric", [6], "bad.csv")
     assert "'forty'" in str(err)
@@ -68,15 +68,15 @@ def test_unknown_category_and_target_are_refused(small: pd.DataFrame) -> None:
     bad_home = small.copy()
     bad_home.loc[0, "Home"] = "castle"
     with pytest.raises(DataContractError, match="category.allowed"):
-        clean_applications(read_raw_batch(_csv(bad_home), "h.csv", "b", CREDIT_RISK), CREDIT_RISK)
+        clean_records(read_raw_batch(_csv(bad_home), "h.csv", "b", CREDIT_RISK), CREDIT_RISK)
     bad_target = small.copy()
     bad_target.loc[1, "Status"] = "maybe"
     with pytest.raises(DataContractError, match="target.allowed"):
-        clean_applications(read_raw_batch(_csv(bad_target), "t.csv", "b", CREDIT_RISK), CREDIT_RISK)
+        clean_records(read_raw_batch(_csv(bad_target), "t.csv", "b", CREDIT_RISK), CREDIT_RISK)
 
 
 def test_required_column_null_is_refused(small: pd.DataFrame) -> None:
     small = small.astype({"Amount": object})
     small.loc[2, "Amount"] = None
     with pytest.raises(DataContractError, match=r"column 'Amount', row\(s\) 4: \[not_null\]"):
-        clean_applications(read_raw_batch(_csv(small), "n.csv", "b", CREDIT_RISK), CREDIT_RISK)
+        clean_records(read_raw_batch(_csv(small), "n.csv", "b", CREDIT_RISK), CREDIT_RISK)

@@ -33,11 +33,12 @@ from aimass_pipeline.lib.bento import (
     restore_default_signals,
     serve_command,
 )
-from aimass_pipeline.lib.contracts import Contract, get_contract
+from aimass_pipeline.lib.contracts import Contract
+from aimass_pipeline.lib.specs import load_specs
 from aimass_pipeline.settings import Settings, load_settings
 
 USE_CASE = "credit_risk"
-CONTRACT: Contract = get_contract(USE_CASE)
+CONTRACT: Contract = load_specs()[USE_CASE].contract
 # Everything Settings.prepare() writes into os.environ, restored after each test.
 PREPARED_ENV = (
     "AIMASS_ENV",
@@ -107,7 +108,8 @@ def _training_frame(seed: int, n: int = 300) -> tuple[pd.DataFrame, np.ndarray]:
     frame[CONTRACT.categorical_features] = frame[CONTRACT.categorical_features].astype(object)
     # Short employment -> bad loan, so the probabilities differ between records.
     bad = frame["Seniority"].to_numpy() + rng.normal(0, 8, n) < 15
-    return frame, np.where(bad, CONTRACT.positive_label, CONTRACT.target_values[0])
+    # Label ids as the pipeline trains them: 1 is the spec's positive class ("bad").
+    return frame, np.where(bad, 1, 0)
 
 
 def _train(seed: int) -> Pipeline:

@@ -6,18 +6,18 @@ import duckdb
 import pandas as pd
 import pytest
 
-from aimass_pipeline.lib.contracts import CREDIT_RISK
 from aimass_pipeline.lib.lake import Lake
-from aimass_pipeline.lib.preprocessing import clean_applications, read_raw_batch
+from aimass_pipeline.lib.preprocessing import clean_records, read_raw_batch
 from aimass_pipeline.settings import Settings
 from aimass_pipeline.transformation.project import DBT_DIR
+from aimass_pipeline_tests.conftest import CREDIT_RISK
 
 DBT = str(Path(sys.executable).with_name("dbt"))
 
 
 def _write_clean(settings: Settings, frame: pd.DataFrame) -> None:
     raw = read_raw_batch(frame.to_csv(index=False).encode(), "t.csv", "b1", CREDIT_RISK)
-    clean, _ = clean_applications(raw, CREDIT_RISK)
+    clean, _ = clean_records(raw, CREDIT_RISK)
     Lake(settings.lake_url).write_parquet(clean, "assets", "credit_risk", "clean_applications.parquet")
 
 
@@ -48,9 +48,9 @@ def test_dbt_builds_the_feature_mart_on_duckdb(aimass_home: Settings, credit_fra
     with duckdb.connect(str(aimass_home.warehouse_path), read_only=True) as conn:
         mart = conn.execute("select * from credit_risk.credit_features").df()
     assert len(mart) == 400
-    assert set(mart["is_bad"]) == {0, 1}
+    assert set(mart["label"]) == {0, 1}
     expected_bad = int((credit_frame.head(400)["Status"] == "bad").sum())
-    assert int(mart["is_bad"].sum()) == expected_bad
+    assert int(mart["label"].sum()) == expected_bad
     assert {*CREDIT_RISK.feature_names, "application_id", "batch_id"} <= set(mart.columns)
 
 

@@ -15,7 +15,7 @@ select
     Debt,
     Amount,
     Price,
-    case when status = 'bad' then 1 else 0 end as is_bad,
+    case when status = 'bad' then 1 else 0 end as label,
     batch_id,
     source_file
 from {{ ref('stg_credit_applications') }}

@@ -1,0 +1,1 @@
+"""Lifecycle stage: optimisation (hyper-parameter tuning)."""

@@ -1,0 +1,71 @@
+"""One use case as the asset factories see it: its spec, contract, asset names and keys."""
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from dagster import AssetIn, AssetKey
+
+from aimass_pipeline.lib.contracts import Contract
+from aimass_pipeline.lib.models.base import FeatureLayout
+from aimass_pipeline.lib.specs import UseCaseSpec
+
+LABEL = "label"
+
+
+@dataclass(frozen=True)
+class UseCase:
+    spec: UseCaseSpec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @cached_property
+    def contract(self) -> Contract:
+        return self.spec.contract
+
+    @property
+    def raw(self) -> str:
+        return f"raw_{self.spec.data.entity}"
+
+    @property
+    def clean(self) -> str:
+        return f"clean_{self.spec.data.entity}"
+
+    @property
+    def model_table(self) -> str:
+        return self.spec.data.model_table_name
+
+    @property
+    def families(self) -> list[str]:
+        return list(self.spec.families)
+
+    @cached_property
+    def layout(self) -> FeatureLayout:
+        image = self.spec.data.image
+        return FeatureLayout(
+            numeric=self.contract.numeric_features,
+            categorical=self.contract.categorical_features,
+            image_shape=tuple(image.shape) if image else None,
+            derive_ratios=self.spec.data.derive_ratios,
+        )
+
+    def key(self, name: str) -> AssetKey:
+        return AssetKey([self.name, name])
+
+    def ins(self, *names: str) -> dict[str, AssetIn]:
+        """AssetIns for sibling assets (key_prefix does not apply to inputs); the model table of a dbt
+        use case is read from the warehouse."""
+        return {
+            name: AssetIn(
+                key=self.key(name),
+                input_manager_key="warehouse_io"
+                if name == self.model_table and self.spec.transformation == "dbt"
+                else None,
+            )
+            for name in names
+        }
+
+    @property
+    def op_prefix(self) -> str:
+        return self.name
