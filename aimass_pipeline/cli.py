@@ -99,38 +99,47 @@ def _spec(specs: dict, name: str):
     return specs[name]
 
 
-def cmd_promote(args: argparse.Namespace) -> int:
+def _move_champion(use_case: str, move) -> int:
+    """Apply an operator's alias change, then rebuild the bento so `aimass serve` serves the new champion."""
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     from aimass_pipeline.lib.bento import build_champion_bento
-    from aimass_pipeline.lib.registry import promote
+    from aimass_pipeline.lib.registry import champion_version, previous_version
 
     settings = load_settings().prepare()
-    _spec(use_case_specs(), args.use_case)
+    _spec(use_case_specs(), use_case)
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-    client.get_model_version(args.use_case, str(args.version))
-    former = promote(client, args.use_case, str(args.version))
-    client.set_model_version_tag(args.use_case, str(args.version), "promoted_by", "operator")
+    try:
+        move(client)
+    except (LookupError, MlflowException) as exc:
+        # An operator's typo (no such version, nothing to roll back to) is a message, not a traceback.
+        raise SystemExit(f"aimass: {getattr(exc, 'message', None) or exc}") from exc
+    champion, previous = champion_version(client, use_case), previous_version(client, use_case)
+    bento = build_champion_bento(settings, use_case)
     print(
-        f"{args.use_case}: champion = version {args.version} (previous = {former}); bento {build_champion_bento(settings, args.use_case)}"
+        f"{use_case}: champion = version {champion.version}; previous = "
+        f"{previous.version if previous else 'none'}; bento {bento}"
     )
     return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from aimass_pipeline.lib.registry import promote
+
+    def move(client) -> None:
+        version = str(args.version)
+        client.get_model_version(args.use_case, version)  # a clear error before any alias moves
+        promote(client, args.use_case, version)
+        client.set_model_version_tag(args.use_case, version, "promoted_by", "operator")
+
+    return _move_champion(args.use_case, move)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from mlflow.tracking import MlflowClient
-
-    from aimass_pipeline.lib.bento import build_champion_bento
     from aimass_pipeline.lib.registry import rollback
 
-    settings = load_settings().prepare()
-    _spec(use_case_specs(), args.use_case)
-    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-    champion, previous = rollback(client, args.use_case)
-    print(
-        f"{args.use_case}: champion = version {champion} (previous = {previous}); bento {build_champion_bento(settings, args.use_case)}"
-    )
-    return 0
+    return _move_champion(args.use_case, lambda client: rollback(client, args.use_case))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

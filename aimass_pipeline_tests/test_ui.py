@@ -70,7 +70,7 @@ EXPECTED_ASSET_GROUPS = {
 EXPECTED_JOBS = {"credit_risk_lifecycle", "breast_cancer_lifecycle", "digits_lifecycle"}
 EXPECTED_SENSORS = {"credit_risk_landing_sensor", "breast_cancer_landing_sensor", "digits_landing_sensor"}
 # What the rendered catalog must show (the table is virtualised: check names that fit in one screen).
-CATALOG_TEXT = ("raw_applications", "champion_bento", "collection", "deployment")
+CATALOG_TEXT = ("raw_biopsies", "champion_bento", "collection", "deployment")
 
 WORKSPACE_QUERY = """
 { workspaceOrError { __typename

@@ -85,6 +85,8 @@ def build_evaluation(uc: UseCase) -> list:
     )
     def holdout_size(evaluation: dict) -> AssetCheckResult:
         rows, needed = evaluation["holdout_rows"], uc.spec.gate.min_holdout_rows
-        return AssetCheckResult(passed=rows >= needed, metadata={"observed_rows": rows, "expected_min_rows": needed})
+        return AssetCheckResult(
+            passed=rows >= needed, metadata={"observed_rows": rows, "expected_min_rows": needed}
+        )
 
     return [evaluation, holdout_size]

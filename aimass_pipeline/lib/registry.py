@@ -81,14 +81,23 @@ def log_candidate(
         return run.info.run_id, info.model_uri
 
 
-def champion_version(client: MlflowClient, name: str):
-    """The champion's ModelVersion, or None when the use case has none yet."""
+def _by_alias(client: MlflowClient, name: str, alias: str):
     try:
-        return client.get_model_version_by_alias(name, CHAMPION)
+        return client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
         raise
+
+
+def champion_version(client: MlflowClient, name: str):
+    """The champion's ModelVersion, or None when the use case has none yet."""
+    return _by_alias(client, name, CHAMPION)
+
+
+def previous_version(client: MlflowClient, name: str):
+    """The version the champion replaced, or None."""
+    return _by_alias(client, name, PREVIOUS)
 
 
 def load_model(uri: str) -> BaseEstimator:
@@ -110,11 +119,9 @@ def register_version(
 
 def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
     """Swap ``champion`` and ``previous``; returns (new champion, new previous)."""
-    current = champion_version(client, name)
-    try:
-        previous = client.get_model_version_by_alias(name, PREVIOUS)
-    except MlflowException as exc:
-        raise LookupError(f"{name}: no version has alias {PREVIOUS!r}, nothing to roll back to") from exc
+    current, previous = champion_version(client, name), previous_version(client, name)
+    if previous is None:
+        raise LookupError(f"{name}: no version has alias {PREVIOUS!r}, nothing to roll back to")
     if current is None:
         raise LookupError(f"{name}: no champion to roll back from")
     client.set_registered_model_alias(name, CHAMPION, str(previous.version))
