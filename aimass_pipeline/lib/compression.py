@@ -34,6 +34,10 @@ BATCH_REPEATS = 15
 LATENCY_NOISE = 0.05
 # A variant that is not faster must at least shrink the artifact this much to be worth a second format.
 MIN_SIZE_GAIN = 0.8
+# A variant is refused as slower only beyond this margin: timings on a shared 2-core box wander by 10-20 %,
+# and a keep/refuse decision that flips between two runs of the same code would break reproducibility
+# (int8 changes predictions). Size, the other gain, is deterministic.
+SLOWER_LIMIT = 0.25
 
 
 @dataclass
@@ -226,10 +230,10 @@ def compress(
     refusals = []
     if metric_before - metric_after > tolerance:
         refusals.append(f"{metric} drops {metric_before - metric_after:.6f} > tolerance {tolerance:g}")
-    if batch_after > batch_before * (1 + LATENCY_NOISE) or single_after > single_before * (1 + LATENCY_NOISE):
+    if batch_after > batch_before * (1 + SLOWER_LIMIT) or single_after > single_before * (1 + SLOWER_LIMIT):
         refusals.append(
             f"slower: {single_after:.4f}/{batch_after:.4f} ms/row (single/batch) against "
-            f"{single_before:.4f}/{batch_before:.4f} (+{LATENCY_NOISE:.0%} noise allowed)"
+            f"{single_before:.4f}/{batch_before:.4f} (+{SLOWER_LIMIT:.0%} allowed)"
         )
     size_before, size_after = len(cloudpickle.dumps(estimator)), len(cloudpickle.dumps(compressed))
     faster = single_after < single_before * (1 - LATENCY_NOISE) or batch_after < batch_before * (
