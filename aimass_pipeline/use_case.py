@@ -40,6 +40,12 @@ class UseCase:
     def families(self) -> list[str]:
         return list(self.spec.families)
 
+    @property
+    def candidates(self) -> list[str]:
+        """Every candidate asset the evaluation compares: one per family, plus the ensemble of them."""
+        names = [f"{family}_candidate" for family in self.families]
+        return [*names, "ensemble_candidate"] if self.spec.ensemble and len(names) > 1 else names
+
     @cached_property
     def layout(self) -> FeatureLayout:
         image = self.spec.data.image

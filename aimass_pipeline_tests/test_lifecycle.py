@@ -34,6 +34,7 @@ EXPECTED_ASSETS = {
     "random_forest_candidate",
     "xgboost_candidate",
     "torch_mlp_candidate",
+    "ensemble_candidate",
     "candidate_evaluation",
     "champion_model",
     "champion_bento",
@@ -96,7 +97,7 @@ def test_champion_registered_with_lineage_and_holdout_auc_above_floor(settings) 
     assert model_info.signature is not None
     assert set(model_info.signature.inputs.input_names()) == set(CREDIT_RISK.feature_names)
     runs = client.search_runs([run.info.experiment_id])
-    families = {"logreg", "random_forest", "xgboost", "torch_mlp"}
+    families = {"logreg", "random_forest", "xgboost", "torch_mlp", "ensemble"}
     fits = [
         r for r in runs if r.data.tags.get("mlflow.parentRunId") is None and "aimass.family" in r.data.tags
     ]

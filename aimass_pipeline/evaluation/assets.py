@@ -22,7 +22,7 @@ def _markdown_table(scores: dict[str, dict[str, float]]) -> str:
 
 
 def build_evaluation(uc: UseCase) -> list:
-    candidates = [f"{family}_candidate" for family in uc.families]
+    candidates = uc.candidates
     metric = uc.spec.metric
 
     @asset(

@@ -144,6 +144,7 @@ class UseCaseSpec(_Strict):
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
     seed: int = 42
     families: dict[str, FamilySpec]
+    ensemble: bool = True
     tuning: TuningSpec = TuningSpec()
     gate: GateSpec
     compression: CompressionSpec = CompressionSpec()
