@@ -73,6 +73,106 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """What the landing sensors would start now, run in process: one lifecycle run per new file."""
+    from dagster import DagsterInstance, RunRequest, build_sensor_context
+
+    from aimass_pipeline.definitions import build_definitions
+    from aimass_pipeline.resources import LakeResource, LandingZoneResource
+
+    settings = load_settings().prepare()
+    specs = use_case_specs()
+    names = [args.use_case] if args.use_case else list(specs)
+    for name in names:
+        _spec(specs, name)
+    defs = build_definitions(specs)
+    resources = {
+        "landing": LandingZoneResource(root=str(settings.landing_root)),
+        "lake": LakeResource(url=settings.lake_url),
+    }
+    failed = []
+    with DagsterInstance.get() as instance:
+        for name in names:
+            # No cursor: the raw zone alone decides what is new, so a file retried from quarantine counts.
+            with build_sensor_context(instance=instance, cursor=None, resources=resources) as context:
+                outcome = defs.resolve_sensor_def(f"{name}_landing_sensor")(context)
+            requests = [
+                r for r in (outcome if isinstance(outcome, list) else []) if isinstance(r, RunRequest)
+            ]
+            if not requests:
+                print(f"[{name}] nothing new in {settings.landing_dir(name)}")
+                continue
+            job = defs.resolve_job_def(f"{name}_lifecycle")
+            for request in requests:
+                file = request.tags["aimass/batch_file"]
+                run_config = {
+                    **request.run_config,
+                    "loggers": {"console": {"config": {"log_level": args.log_level}}},
+                }
+                if args.max_trials is not None:
+                    run_config["ops"] = {
+                        **run_config["ops"],
+                        **{
+                            f"{name}__{family}_params": {"config": {"max_trials": args.max_trials}}
+                            for family in specs[name].families
+                        },
+                    }
+                result = job.execute_in_process(
+                    instance=instance, run_config=run_config, tags=request.tags, raise_on_error=False
+                )
+                if result.success:
+                    print(f"[{name}] {file}: lifecycle run {result.run_id} succeeded")
+                    continue
+                print(f"[{name}] {file}: lifecycle run {result.run_id} FAILED", file=sys.stderr)
+                for line in _failures(result):
+                    print(f"[{name}]   {line}", file=sys.stderr)
+                failed.append(f"{name}:{file}")
+    for entry in _quarantined(settings, names):
+        print(f"[{entry['use_case']}] in quarantine: {entry['quarantined_file']} [{entry['rule']}]")
+    return 1 if failed else 0
+
+
+def _quarantined(settings, names: list[str]) -> list[dict]:
+    from aimass_pipeline.lib.quarantine import list_quarantined, quarantine_dir_for
+
+    return [
+        {"use_case": name, **entry}
+        for name in names
+        for entry in list_quarantined(quarantine_dir_for(settings.landing_root, name))
+    ]
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    settings = load_settings().prepare()
+    entries = _quarantined(settings, [args.use_case] if args.use_case else sorted(use_case_specs()))
+    if args.json:
+        print(json.dumps(entries, indent=2, sort_keys=True, ensure_ascii=False))
+        return 0
+    if not entries:
+        print("no file in quarantine")
+    for entry in entries:
+        print(f"- {entry['use_case']}: {entry['quarantined_file']} ({entry['quarantined_at']})")
+        print(f"    {entry['message']}")
+    return 0
+
+
+def cmd_quarantine_retry(args: argparse.Namespace) -> int:
+    from aimass_pipeline.lib.quarantine import quarantine_dir_for, retry
+
+    settings = load_settings().prepare()
+    _spec(use_case_specs(), args.use_case)
+    try:
+        landed = retry(
+            quarantine_dir_for(settings.landing_root, args.use_case),
+            args.file,
+            settings.landing_dir(args.use_case),
+        )
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+        raise SystemExit(f"aimass: {exc}") from exc
+    print(f"{args.use_case}: back in the landing zone: {landed}")
+    return 0
+
+
 def _failures(result) -> list[str]:
     """The failed steps and checks of a run, for a message an operator can act on."""
     lines = []
@@ -259,6 +359,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.set_defaults(func=cmd_run)
+
+    ingest = sub.add_parser(
+        "ingest", help="take in what is in the landing zone now, as the sensors would (one run per new file)"
+    )
+    ingest.add_argument("--use-case", help="one use case (default: all)")
+    ingest.add_argument("--max-trials", type=int, help="cap every family's tuning trials")
+    ingest.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    ingest.set_defaults(func=cmd_ingest)
+
+    quarantine = sub.add_parser("quarantine", help="landed files set aside for breaking their contract")
+    quarantine_sub = quarantine.add_subparsers(dest="quarantine_command", required=True)
+    q_list = quarantine_sub.add_parser("list", help="every quarantined file and why")
+    q_list.add_argument("--use-case", help="one use case (default: all)")
+    q_list.add_argument("--json", action="store_true", help="stable machine-readable output")
+    q_list.set_defaults(func=cmd_quarantine_list)
+    q_retry = quarantine_sub.add_parser("retry", help="move a quarantined file back to the landing zone")
+    q_retry.add_argument("use_case")
+    q_retry.add_argument("file", help="its quarantined name, or its original name (the newest such)")
+    q_retry.set_defaults(func=cmd_quarantine_retry)
 
     serve = sub.add_parser("serve", help="serve the current champion's bento over HTTP")
     serve.add_argument("use_case")

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from aimass_pipeline.lib.contracts import Contract
+import pandas as pd
 
-LANDED_SUFFIXES = (".csv",)
+from aimass_pipeline.lib.contracts import Contract
+from aimass_pipeline.lib.errors import DataContractError
+
+LANDED_SUFFIXES = (".csv", ".jsonl", ".parquet")
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,11 @@ def list_landed_files(landing_dir: Path) -> list[LandedFile]:
     for path in sorted(landing_dir.iterdir()):
         if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in LANDED_SUFFIXES:
             continue
-        files.append(LandedFile(path.name, path, file_sha256(path), path.stat().st_size))
+        try:
+            files.append(LandedFile(path.name, path, file_sha256(path), path.stat().st_size))
+        except FileNotFoundError:
+            # Moved away while listing (a run quarantined it): a sensor tick must not fail for that.
+            continue
     return files
 
 
@@ -55,3 +64,26 @@ def seed_landing_zone(landing_dir: Path, contract: Contract, source: str) -> Pat
     packaged_frame(source, contract).to_csv(partial, index=False)
     partial.rename(target)
     return target
+
+
+def as_csv_bytes(name: str, data: bytes) -> bytes:
+    """A landed JSON Lines or Parquet file as the CSV text read_raw_batch parses, so every format meets
+    the same contract rules; nested JSON objects become ``parent_child`` columns. CSV passes unchanged."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in (".jsonl", ".parquet"):
+        return data
+    if not data.strip():
+        raise DataContractError("the file is empty", source=name, rule="file.empty")
+    try:
+        if suffix == ".parquet":
+            frame = pd.read_parquet(io.BytesIO(data))
+        else:
+            records = [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+            if not all(isinstance(r, dict) for r in records):
+                raise ValueError("every line must be a JSON object")
+            frame = pd.json_normalize(records, sep="_")
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise DataContractError(
+            f"not a readable {suffix[1:]} file: {exc}", source=name, rule="file.parse"
+        ) from exc
+    return frame.to_csv(index=False).encode("utf-8")

@@ -10,10 +10,29 @@ Which model it serves is decided at import time, first match wins:
 
 The arguments win over the environment on purpose: a stray ``AIMASS_BENTO_MODEL`` in a server's environment
 must not make a bento built from version 3 quietly serve version 5.
+
+Operations, all read from the server's environment:
+
+- every response carries a ``request_id`` and every prediction a ``prediction_id`` (uuid4 hex), the keys to
+  join later outcomes to what was predicted;
+- with ``AIMASS_LAKE_URL`` set, predictions are written to ``<lake>/predictions/<use_case>/`` by
+  ``aimass_pipeline.lib.prediction_log`` every ``AIMASS_PREDICTION_FLUSH_S`` seconds (default 5);
+  ``AIMASS_PREDICTION_LOG=off`` turns that off;
+- ``/metrics`` (BentoML's Prometheus endpoint) also shows ``aimass_predictions_total`` (by use case, model
+  version and label), ``aimass_prediction_probability`` (histogram) and
+  ``aimass_prediction_log_dropped_rows_total``;
+- with ``AIMASS_API_KEY`` set, every route except the health and metrics probes needs
+  ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``, else 401.
 """
 
+import atexit
+import hmac
 import logging
 import os
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any, Literal
 
 import bentoml
@@ -24,10 +43,16 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from threadpoolctl import threadpool_limits
 
 from aimass_pipeline.lib.contracts import Column, Contract
+from aimass_pipeline.lib.prediction_log import PredictionLogger, storage_options_from_env
 from aimass_pipeline.lib.specs import UseCaseSpec, load_specs
 
 MAX_RECORDS = 10_000
 DEFAULT_THRESHOLD = 0.5
+DEFAULT_FLUSH_S = 5.0
+# Probes must answer without credentials: an orchestrator or Prometheus has no API key.
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
+
+log = logging.getLogger(__name__)
 
 
 class BentoArgs(BaseModel):
@@ -85,12 +110,14 @@ logging.getLogger("bentoml._internal.server.http_app").addFilter(_RejectedInputW
 
 
 class Prediction(BaseModel):
+    prediction_id: str = Field(description="uuid4 hex, the key of this prediction in the prediction log")
     probability: float = Field(description="binary: P(positive class); multiclass: P(predicted class)")
     label: str
     probabilities: dict[str, float] | None = Field(default=None, description="multiclass: P(class) per class")
 
 
 class PredictResponse(BaseModel):
+    request_id: str = Field(description="uuid4 hex, shared by the predictions of this request")
     model_name: str
     model_version: str
     predictions: list[Prediction]
@@ -104,6 +131,128 @@ MODEL_TAG = _ARGS.model_tag or os.environ.get("AIMASS_BENTO_MODEL") or f"{USE_CA
 SPEC = UseCaseSpec.model_validate(_ARGS.spec) if _ARGS.spec else load_specs()[USE_CASE]
 CONTRACT = SPEC.contract
 Record = record_model(CONTRACT)
+
+
+class _Metrics:
+    """The service's Prometheus metrics, one set per worker process.
+
+    Created on first use, never at import: prometheus_client picks single- or multi-process storage when a
+    metric is created, and a BentoML worker sets ``PROMETHEUS_MULTIPROC_DIR`` only after importing this
+    module. Created at import, the metrics would live in the worker's memory, which ``/metrics`` (reading the
+    multi-process files of every worker) never shows.
+    """
+
+    _instance: "_Metrics | None" = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        import prometheus_client
+
+        self.predictions = prometheus_client.Counter(
+            "aimass_predictions", "Predictions served.", ["use_case", "model_version", "label"]
+        )
+        self.probability = prometheus_client.Histogram(
+            "aimass_prediction_probability",
+            "Predicted probability (binary: of the positive class; multiclass: of the predicted class).",
+            ["use_case", "model_version"],
+            buckets=[round(0.1 * i, 1) for i in range(1, 11)],
+        )
+        self.log_dropped = prometheus_client.Counter(
+            "aimass_prediction_log_dropped_rows",
+            "Predictions dropped from the prediction log because the lake could not be written in time.",
+            ["use_case"],
+        )
+
+    @classmethod
+    def get(cls) -> "_Metrics":
+        # Registering a metric name twice raises; the lock guards a service instantiated from two threads.
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+class ApiKeyMiddleware:
+    """401 for requests without the key in ``AIMASS_API_KEY``; a no-op while that variable is unset or empty.
+
+    A middleware rather than a check inside ``predict``: it covers every route (the docs and any API added
+    later) and rejects before the body is read and validated.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        key = os.environ.get("AIMASS_API_KEY", "")
+        self.key = key.encode() if key else None
+
+    def _authorised(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        assert self.key is not None
+        ok = False
+        for name, value in headers:
+            candidate: bytes | None = None
+            if name == b"x-api-key":
+                candidate = value.strip()
+            elif name == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                if scheme.lower() == b"bearer":
+                    candidate = token.strip()
+            # No early exit: compare every candidate so timing does not tell which header was tried.
+            if candidate is not None and hmac.compare_digest(candidate, self.key):
+                ok = True
+        return ok
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        if (
+            self.key is None
+            or scope["type"] != "http"
+            or scope.get("path", "").rstrip("/") in OPEN_PATHS
+            or self._authorised(scope.get("headers", []))
+        ):
+            await self.app(scope, receive, send)
+            return
+        body = b'{"error":"missing or invalid API key"}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b"Bearer"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _prediction_logger(use_case: str, on_dropped: Callable[[int], None]) -> PredictionLogger | None:
+    lake_url = os.environ.get("AIMASS_LAKE_URL")
+    if not lake_url or os.environ.get("AIMASS_PREDICTION_LOG", "").strip().lower() == "off":
+        log.info("prediction log off (AIMASS_LAKE_URL unset or AIMASS_PREDICTION_LOG=off)")
+        return None
+    flush_s = float(os.environ.get("AIMASS_PREDICTION_FLUSH_S") or DEFAULT_FLUSH_S)
+    logger = PredictionLogger(
+        lake_url,
+        use_case,
+        flush_interval_s=flush_s,
+        storage_options=storage_options_from_env(),
+        on_dropped=on_dropped,
+    )
+    # on_shutdown below is the normal path; atexit covers an interpreter exit that skips it. close() is
+    # idempotent.
+    atexit.register(logger.close)
+    log.info("prediction log: %s every %.1f s", logger.fs.unstrip_protocol(logger.base), flush_s)
+    return logger
 
 
 @bentoml.service(
@@ -131,9 +280,18 @@ class ChampionService:
         if n_jobs:
             self.model.set_params(**n_jobs)
         threadpool_limits(limits=1)
+        self.metrics = _Metrics.get()
+        dropped = self.metrics.log_dropped.labels(CONTRACT.use_case)
+        self.prediction_log = _prediction_logger(CONTRACT.use_case, dropped.inc)
 
-    def _frame(self, records: list[BaseModel]) -> pd.DataFrame:
-        frame = pd.DataFrame([r.model_dump() for r in records], columns=CONTRACT.feature_names)
+    @bentoml.on_shutdown
+    def close_prediction_log(self) -> None:
+        # Flushes what is buffered, so a clean stop (SIGTERM) loses no predictions.
+        if self.prediction_log is not None:
+            self.prediction_log.close()
+
+    def _frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
+        frame = pd.DataFrame(rows, columns=CONTRACT.feature_names)
         for name in CONTRACT.numeric_features:
             frame[name] = frame[name].astype(float)
         for name in CONTRACT.categorical_features:
@@ -145,22 +303,47 @@ class ChampionService:
         self,
         records: Annotated[list[Record], Field(min_length=1, max_length=MAX_RECORDS)],  # type: ignore[valid-type]
     ) -> PredictResponse:
-        proba = np.asarray(self.model.predict_proba(self._frame(records)), dtype=float)
+        rows = [r.model_dump() for r in records]
+        proba = np.asarray(self.model.predict_proba(self._frame(rows)), dtype=float)
         classes = CONTRACT.classes
+        # Plain dicts, not Prediction objects: the prediction log keeps them as they are, and pydantic
+        # validates them into the response once.
         if CONTRACT.is_binary:
-            predictions = [
-                Prediction(probability=float(p), label=classes[1] if p >= self.threshold else classes[0])
+            outputs = [
+                {
+                    "prediction_id": uuid.uuid4().hex,
+                    "probability": float(p),
+                    "label": classes[1] if p >= self.threshold else classes[0],
+                }
                 for p in proba[:, 1]
             ]
         else:
-            predictions = [
-                Prediction(
-                    probability=float(row.max()),
-                    label=classes[int(row.argmax())],
-                    probabilities={c: float(v) for c, v in zip(classes, row, strict=True)},
-                )
+            outputs = [
+                {
+                    "prediction_id": uuid.uuid4().hex,
+                    "probability": float(row.max()),
+                    "label": classes[int(row.argmax())],
+                    "probabilities": {c: float(v) for c, v in zip(classes, row, strict=True)},
+                }
                 for row in proba
             ]
+        request_id = uuid.uuid4().hex
+        self._observe(outputs)
+        if self.prediction_log is not None:
+            self.prediction_log.log(rows, outputs, self.model_name, self.model_version, request_id=request_id)
         return PredictResponse(
-            model_name=self.model_name, model_version=self.model_version, predictions=predictions
+            request_id=request_id,
+            model_name=self.model_name,
+            model_version=self.model_version,
+            predictions=outputs,  # type: ignore[arg-type]
         )
+
+    def _observe(self, outputs: list[dict[str, Any]]) -> None:
+        for label, n in Counter(out["label"] for out in outputs).items():
+            self.metrics.predictions.labels(CONTRACT.use_case, self.model_version, label).inc(n)
+        histogram = self.metrics.probability.labels(CONTRACT.use_case, self.model_version)
+        for out in outputs:
+            histogram.observe(out["probability"])
+
+
+ChampionService.add_asgi_middleware(ApiKeyMiddleware)

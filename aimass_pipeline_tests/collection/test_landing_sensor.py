@@ -81,3 +81,18 @@ def test_run_key_is_stable_across_restarts(aimass_home: Settings, credit_frame: 
     second, _ = _evaluate(aimass_home, None)
     # Dagster launches at most one run per run key, so a crash between launch and cursor save is harmless.
     assert first[0].run_key == second[0].run_key
+
+
+def test_other_files_are_ignored_and_a_bad_csv_still_gets_its_run(
+    aimass_home: Settings, credit_frame: pd.DataFrame
+) -> None:
+    folder = aimass_home.landing_dir("credit_risk")
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("not data")
+    (folder / ".upload.csv.partial").write_text("half")
+    (folder / "sub.csv").mkdir()
+    (folder / "broken.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00")
+    (folder / "nested.jsonl").write_text('{"application": {"id": 1}}\n')
+    result, _ = _evaluate(aimass_home, None)
+    # The run, not the sensor, decides on quarantine: the tick stays cheap and never fails on content.
+    assert sorted(r.tags["aimass/batch_file"] for r in result) == ["broken.csv", "nested.jsonl"]
