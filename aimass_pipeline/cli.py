@@ -27,10 +27,19 @@ def _reset_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _ready_settings():
+    """Settings applied to this process, with the tracking store's schema created before any run worker."""
+    from aimass_pipeline.lib.registry import ensure_store
+
+    settings = load_settings().prepare()
+    ensure_store(settings.mlflow_tracking_uri)
+    return settings
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from aimass_pipeline.lib.landing import seed_landing_zone
 
-    settings = load_settings().prepare()
+    settings = _ready_settings()
     specs = use_case_specs()
     names = [args.use_case] if args.use_case else list(specs)
     from dagster import DagsterInstance
@@ -80,7 +89,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from aimass_pipeline.definitions import build_definitions
     from aimass_pipeline.resources import LakeResource, LandingZoneResource
 
-    settings = load_settings().prepare()
+    settings = _ready_settings()
     specs = use_case_specs()
     names = [args.use_case] if args.use_case else list(specs)
     for name in names:
@@ -274,7 +283,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    settings = load_settings().prepare()
+    settings = _ready_settings()
     from aimass_pipeline.transformation.project import ensure_manifest
 
     ensure_manifest()

@@ -16,6 +16,8 @@ CREDIT_RISK = CREDIT_SPEC.contract
 
 ROOT = Path(__file__).resolve().parent.parent
 AIMASS = str(Path(sys.executable).with_name("aimass"))
+# The credit_risk lifecycle with tuning capped, as the lifecycle tests run it (twice, to compare).
+LIFECYCLE_RUN = [AIMASS, "run", "--use-case", "credit_risk", "--max-trials", "3"]
 
 # Every variable Settings.prepare() exports; tests restore them so homes never leak between tests.
 _ENV_KEYS = [
@@ -61,7 +63,7 @@ def lifecycle_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A home where `aimass run` has carried the real credit data through the whole lifecycle once."""
     home = tmp_path_factory.mktemp("lifecycle") / "home"
     result = subprocess.run(
-        [AIMASS, "run", "--use-case", "credit_risk", "--max-trials", "3"],
+        LIFECYCLE_RUN,
         env=env_for(home),
         cwd=ROOT,
         capture_output=True,

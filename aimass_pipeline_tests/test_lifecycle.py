@@ -16,7 +16,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from mlflow.tracking import MlflowClient
 
 from aimass_pipeline.settings import load_settings
-from aimass_pipeline_tests.conftest import AIMASS, CREDIT_RISK, ROOT, env_for, free_port
+from aimass_pipeline_tests.conftest import AIMASS, CREDIT_RISK, LIFECYCLE_RUN, ROOT, env_for, free_port
 
 EXPECTED_ASSETS = {
     "raw_applications",
@@ -173,7 +173,7 @@ def test_served_champion_answers_predict(lifecycle_home: Path, settings) -> None
 def test_a_second_run_on_the_same_data_registers_but_does_not_promote(lifecycle_home: Path, settings) -> None:
     """Same data, code and seed give the same model, which must not beat the champion."""
     result = subprocess.run(
-        [AIMASS, "run"], env=env_for(lifecycle_home), cwd=ROOT, capture_output=True, text=True, timeout=900
+        LIFECYCLE_RUN, env=env_for(lifecycle_home), cwd=ROOT, capture_output=True, text=True, timeout=900
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[credit_risk] registered version 2" in result.stdout

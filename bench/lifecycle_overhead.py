@@ -54,7 +54,8 @@ def _measure(label: str, command: list[str]) -> dict:
             "from aimass_pipeline.lib.landing import seed_landing_zone;"
             "from aimass_pipeline.lib.specs import load_specs;"
             "spec = load_specs()['credit_risk'];"
-            "s = load_settings().prepare();"
+            "from aimass_pipeline.lib.registry import ensure_store;"
+            "s = load_settings().prepare(); ensure_store(s.mlflow_tracking_uri);"
             "seed_landing_zone(s.landing_dir(spec.name), spec.contract, spec.data.seed_source)",
         ],
         env=env,

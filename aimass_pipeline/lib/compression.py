@@ -1,5 +1,5 @@
-"""Post-training compression, kept only when it scores the same (within tolerance), is not slower, and is
-faster or markedly smaller.
+"""Post-training compression, kept only when it scores the same (within tolerance), is markedly smaller and
+not slower for one row (batch latency is measured and reported).
 
 Torch estimators get dynamic int8 quantization of their nn.Linear layers. Scikit-learn Pipelines ending in a
 linear or tree model keep their Python preprocessing and run the final step in onnxruntime: exporting the
@@ -29,15 +29,10 @@ from aimass_pipeline.lib.onnx_head import OnnxHeadClassifier
 SKLEARN_HEADS = (LogisticRegression, RandomForestClassifier, ExtraTreesClassifier)
 SINGLE_ROWS = 20  # rows timed one at a time, as an online request would arrive
 BATCH_REPEATS = 15
-# "Not slower" allows this relative timing noise: when Python preprocessing dominates (logistic regression),
-# back-to-back medians of the same two models differ by a few percent, and a strict "<=" is a coin flip.
-LATENCY_NOISE = 0.05
-# A variant that is not faster must at least shrink the artifact this much to be worth a second format.
+# A second format is worth keeping when it shrinks the artifact at least this much (deterministic).
 MIN_SIZE_GAIN = 0.8
-# A variant is refused as slower only beyond this margin: timings on a shared 2-core box wander by 10-20 %,
-# and a keep/refuse decision that flips between two runs of the same code would break reproducibility
-# (int8 changes predictions). Size, the other gain, is deterministic.
-SLOWER_LIMIT = 0.25
+# Refused as slower only beyond this single-row margin: timings on a shared 2-core box wander by 10-20 %.
+SLOWER_LIMIT = 0.5
 
 
 @dataclass
@@ -230,19 +225,15 @@ def compress(
     refusals = []
     if metric_before - metric_after > tolerance:
         refusals.append(f"{metric} drops {metric_before - metric_after:.6f} > tolerance {tolerance:g}")
-    if batch_after > batch_before * (1 + SLOWER_LIMIT) or single_after > single_before * (1 + SLOWER_LIMIT):
+    # The decision uses only what repeats exactly (metric, size) and a wide single-row margin: a keep/refuse
+    # that flipped with timing noise would change predictions between two runs of the same code and data.
+    if single_after > single_before * (1 + SLOWER_LIMIT):
         refusals.append(
-            f"slower: {single_after:.4f}/{batch_after:.4f} ms/row (single/batch) against "
-            f"{single_before:.4f}/{batch_before:.4f} (+{SLOWER_LIMIT:.0%} allowed)"
+            f"slower: {single_after:.4f} ms for one row against {single_before:.4f} (+{SLOWER_LIMIT:.0%} allowed)"
         )
     size_before, size_after = len(cloudpickle.dumps(estimator)), len(cloudpickle.dumps(compressed))
-    faster = single_after < single_before * (1 - LATENCY_NOISE) or batch_after < batch_before * (
-        1 - LATENCY_NOISE
-    )
-    if not faster and size_after > size_before * MIN_SIZE_GAIN:
-        refusals.append(
-            f"no gain: neither faster by {LATENCY_NOISE:.0%} nor smaller by {1 - MIN_SIZE_GAIN:.0%}"
-        )
+    if size_after > size_before * MIN_SIZE_GAIN:
+        refusals.append(f"no gain: {size_after / size_before:.2f}x the size, not <= {MIN_SIZE_GAIN:.2f}x")
     summary = (
         f"{metric} {metric_before:.4f} -> {metric_after:.4f}, "
         f"batch {batch_before:.4f} -> {batch_after:.4f} ms/row"

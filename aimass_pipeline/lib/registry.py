@@ -38,6 +38,12 @@ CHAMPION = "champion"
 PREVIOUS = "previous"
 
 
+def ensure_store(tracking_uri: str) -> None:
+    """Create the tracking store's tables now: parallel run workers that each find an empty SQLite or
+    PostgreSQL store race MLflow's schema migration and one of them fails."""
+    MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
+
+
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: str) -> str:
     """Experiments get an explicit artifact location so nothing lands in the working directory."""
     existing = client.get_experiment_by_name(name)

@@ -136,10 +136,10 @@ Record = record_model(CONTRACT)
 class _Metrics:
     """The service's Prometheus metrics, one set per worker process.
 
-    Created on first use, never at import: prometheus_client picks single- or multi-process storage when a
-    metric is created, and a BentoML worker sets ``PROMETHEUS_MULTIPROC_DIR`` only after importing this
-    module. Created at import, the metrics would live in the worker's memory, which ``/metrics`` (reading the
-    multi-process files of every worker) never shows.
+    Created (and prometheus_client imported) on first use in ``__init__``, never at import: prometheus_client
+    chooses in-memory or multi-process storage from ``PROMETHEUS_MULTIPROC_DIR``, which a BentoML worker sets
+    only after importing this module (see ``bentoml.metrics``). In memory, the metrics would be invisible to
+    ``/metrics``, which reads the multi-process files of every worker.
     """
 
     _instance: "_Metrics | None" = None
@@ -201,7 +201,7 @@ class ApiKeyMiddleware:
                 scheme, _, token = value.partition(b" ")
                 if scheme.lower() == b"bearer":
                     candidate = token.strip()
-            # No early exit: compare every candidate so timing does not tell which header was tried.
+            # compare_digest: the time taken must not tell an attacker how much of a guess was right.
             if candidate is not None and hmac.compare_digest(candidate, self.key):
                 ok = True
         return ok
@@ -214,7 +214,7 @@ class ApiKeyMiddleware:
     ) -> None:
         if (
             self.key is None
-            or scope["type"] != "http"
+            or scope["type"] != "http"  # lifespan events; BentoML serves no websockets here
             or scope.get("path", "").rstrip("/") in OPEN_PATHS
             or self._authorised(scope.get("headers", []))
         ):

@@ -20,7 +20,6 @@ from torch import nn
 from xgboost import XGBClassifier
 
 from aimass_pipeline.lib.compression import (
-    LATENCY_NOISE,
     MIN_SIZE_GAIN,
     SLOWER_LIMIT,
     OnnxHeadClassifier,
@@ -137,14 +136,8 @@ def test_onnx_head_agrees_with_the_pipeline(family: str, data) -> None:
     )
     np.testing.assert_array_equal(result.compressed.classes_, pipeline.classes_)
     r = result
-    not_slower = r.latency_ms_per_row_batch_after <= r.latency_ms_per_row_batch_before * (
-        1 + SLOWER_LIMIT
-    ) and r.latency_ms_per_row_single_after <= r.latency_ms_per_row_single_before * (1 + SLOWER_LIMIT)
-    gains = (
-        r.latency_ms_per_row_batch_after < r.latency_ms_per_row_batch_before * (1 - LATENCY_NOISE)
-        or r.latency_ms_per_row_single_after < r.latency_ms_per_row_single_before * (1 - LATENCY_NOISE)
-        or r.size_after <= r.size_before * MIN_SIZE_GAIN
-    )
+    not_slower = r.latency_ms_per_row_single_after <= r.latency_ms_per_row_single_before * (1 + SLOWER_LIMIT)
+    gains = r.size_after <= r.size_before * MIN_SIZE_GAIN
     assert result.kept == (not_slower and gains), result.reason
     metrics = result.as_metrics()
     assert all(k.startswith("compression.") and isinstance(v, float) for k, v in metrics.items())
