@@ -26,101 +26,38 @@ Operations, all read from the server's environment:
 """
 
 import atexit
-import hmac
 import logging
 import os
-import threading
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import bentoml
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic import Field
 from threadpoolctl import threadpool_limits
 
-from aimass_pipeline.lib.contracts import Column, Contract
 from aimass_pipeline.lib.prediction_log import PredictionLogger, storage_options_from_env
 from aimass_pipeline.lib.specs import UseCaseSpec, load_specs
+from aimass_pipeline.serving.guards import (
+    ApiKeyMiddleware,
+    RejectedInputWithoutTraceback,
+    ServiceMetrics,
+)
+from aimass_pipeline.serving.schema import BentoArgs, PredictResponse, record_model
 
 MAX_RECORDS = 10_000
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_FLUSH_S = 5.0
-# Probes must answer without credentials: an orchestrator or Prometheus has no API key.
-OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
 
 log = logging.getLogger(__name__)
 
 
-class BentoArgs(BaseModel):
-    use_case: str | None = None
-    model_tag: str | None = None
-    spec: dict[str, Any] | None = None
-
-
-def _reject_text_and_bool(value: Any) -> Any:
-    # pydantic's lax mode would turn "42" into 42 and True into 1; a client sending those has a bug we
-    # want to report rather than score.
-    if isinstance(value, str | bool):
-        raise ValueError(f"expected a number, got {type(value).__name__}")
-    return value
-
-
-def _field_type(col: Column) -> Any:
-    if col.kind == "category":
-        return Literal[col.categories] if col.categories else str
-    number = int if col.kind == "int" else float
-    return Annotated[number, BeforeValidator(_reject_text_and_bool), Field(ge=col.min, le=col.max)]
-
-
-def record_model(contract: Contract) -> type[BaseModel]:
-    """Pydantic model of one scoring record: the contract's features, nothing else."""
-    fields: dict[str, Any] = {}
-    for col in contract.features:
-        kind = _field_type(col)
-        fields[col.name] = (kind | None, None) if col.nullable else (kind, ...)
-    return create_model(
-        f"{contract.use_case}_record",
-        __config__=ConfigDict(extra="forbid", allow_inf_nan=False),
-        **fields,
-    )
-
-
-class _RejectedInputWithoutTraceback(logging.Filter):
-    """BentoML answers a request that fails validation with a 400 naming the field, and also logs it as an
-    ERROR with a full traceback; a client's typo is not a server error, so log one INFO line instead."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, ValidationError):
-            errors = "; ".join(
-                f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
-            )
-            record.msg, record.args = "%s -> 400 (%s)", (record.getMessage(), errors)
-            record.levelno, record.levelname = logging.INFO, "INFO"
-            record.exc_info, record.exc_text = None, None
-        return True
-
-
 # The logger of bentoml._internal.server.http_app.log_exception; if BentoML renames it, this is a no-op.
-logging.getLogger("bentoml._internal.server.http_app").addFilter(_RejectedInputWithoutTraceback())
-
-
-class Prediction(BaseModel):
-    prediction_id: str = Field(description="uuid4 hex, the key of this prediction in the prediction log")
-    probability: float = Field(description="binary: P(positive class); multiclass: P(predicted class)")
-    label: str
-    probabilities: dict[str, float] | None = Field(default=None, description="multiclass: P(class) per class")
-
-
-class PredictResponse(BaseModel):
-    request_id: str = Field(description="uuid4 hex, shared by the predictions of this request")
-    model_name: str
-    model_version: str
-    predictions: list[Prediction]
+logging.getLogger("bentoml._internal.server.http_app").addFilter(RejectedInputWithoutTraceback())
 
 
 _ARGS = bentoml.use_arguments(BentoArgs)
@@ -131,108 +68,6 @@ MODEL_TAG = _ARGS.model_tag or os.environ.get("AIMASS_BENTO_MODEL") or f"{USE_CA
 SPEC = UseCaseSpec.model_validate(_ARGS.spec) if _ARGS.spec else load_specs()[USE_CASE]
 CONTRACT = SPEC.contract
 Record = record_model(CONTRACT)
-
-
-class _Metrics:
-    """The service's Prometheus metrics, one set per worker process.
-
-    Created (and prometheus_client imported) on first use in ``__init__``, never at import: prometheus_client
-    chooses in-memory or multi-process storage from ``PROMETHEUS_MULTIPROC_DIR``, which a BentoML worker sets
-    only after importing this module (see ``bentoml.metrics``). In memory, the metrics would be invisible to
-    ``/metrics``, which reads the multi-process files of every worker.
-    """
-
-    _instance: "_Metrics | None" = None
-    _lock = threading.Lock()
-
-    def __init__(self) -> None:
-        import prometheus_client
-
-        self.predictions = prometheus_client.Counter(
-            "aimass_predictions", "Predictions served.", ["use_case", "model_version", "label"]
-        )
-        self.probability = prometheus_client.Histogram(
-            "aimass_prediction_probability",
-            "Predicted probability (binary: of the positive class; multiclass: of the predicted class).",
-            ["use_case", "model_version"],
-            buckets=[round(0.1 * i, 1) for i in range(1, 11)],
-        )
-        self.log_dropped = prometheus_client.Counter(
-            "aimass_prediction_log_dropped_rows",
-            "Predictions dropped from the prediction log because the lake could not be written in time.",
-            ["use_case"],
-        )
-
-    @classmethod
-    def get(cls) -> "_Metrics":
-        # Registering a metric name twice raises; the lock guards a service instantiated from two threads.
-        with cls._lock:
-            if cls._instance is None:
-                cls._instance = cls()
-            return cls._instance
-
-
-ASGIApp = Callable[
-    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-    Awaitable[None],
-]
-
-
-class ApiKeyMiddleware:
-    """401 for requests without the key in ``AIMASS_API_KEY``; a no-op while that variable is unset or empty.
-
-    A middleware rather than a check inside ``predict``: it covers every route (the docs and any API added
-    later) and rejects before the body is read and validated.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        key = os.environ.get("AIMASS_API_KEY", "")
-        self.key = key.encode() if key else None
-
-    def _authorised(self, headers: list[tuple[bytes, bytes]]) -> bool:
-        assert self.key is not None
-        ok = False
-        for name, value in headers:
-            candidate: bytes | None = None
-            if name == b"x-api-key":
-                candidate = value.strip()
-            elif name == b"authorization":
-                scheme, _, token = value.partition(b" ")
-                if scheme.lower() == b"bearer":
-                    candidate = token.strip()
-            # compare_digest: the time taken must not tell an attacker how much of a guess was right.
-            if candidate is not None and hmac.compare_digest(candidate, self.key):
-                ok = True
-        return ok
-
-    async def __call__(
-        self,
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
-    ) -> None:
-        if (
-            self.key is None
-            or scope["type"] != "http"  # lifespan events; BentoML serves no websockets here
-            or scope.get("path", "").rstrip("/") in OPEN_PATHS
-            or self._authorised(scope.get("headers", []))
-        ):
-            await self.app(scope, receive, send)
-            return
-        body = b'{"error":"missing or invalid API key"}'
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b"Bearer"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
 
 def _prediction_logger(use_case: str, on_dropped: Callable[[int], None]) -> PredictionLogger | None:
@@ -280,7 +115,7 @@ class ChampionService:
         if n_jobs:
             self.model.set_params(**n_jobs)
         threadpool_limits(limits=1)
-        self.metrics = _Metrics.get()
+        self.metrics = ServiceMetrics.get()
         dropped = self.metrics.log_dropped.labels(CONTRACT.use_case)
         self.prediction_log = _prediction_logger(CONTRACT.use_case, dropped.inc)
 

@@ -1,0 +1,51 @@
+"""`aimass quarantine`: what the landing zone refused, and putting it back."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from aimass_pipeline.catalog import use_case_specs
+from aimass_pipeline.commands.common import spec_or_exit
+from aimass_pipeline.settings import load_settings
+
+
+def quarantined(settings, names: list[str]) -> list[dict]:
+    from aimass_pipeline.lib.quarantine import list_quarantined, quarantine_dir_for
+
+    return [
+        {"use_case": name, **entry}
+        for name in names
+        for entry in list_quarantined(quarantine_dir_for(settings.landing_root, name))
+    ]
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    settings = load_settings().prepare()
+    entries = quarantined(settings, [args.use_case] if args.use_case else sorted(use_case_specs()))
+    if args.json:
+        print(json.dumps(entries, indent=2, sort_keys=True, ensure_ascii=False))
+        return 0
+    if not entries:
+        print("no file in quarantine")
+    for entry in entries:
+        print(f"- {entry['use_case']}: {entry['quarantined_file']} ({entry['quarantined_at']})")
+        print(f"    {entry['message']}")
+    return 0
+
+
+def cmd_quarantine_retry(args: argparse.Namespace) -> int:
+    from aimass_pipeline.lib.quarantine import quarantine_dir_for, retry
+
+    settings = load_settings().prepare()
+    spec_or_exit(use_case_specs(), args.use_case)
+    try:
+        landed = retry(
+            quarantine_dir_for(settings.landing_root, args.use_case),
+            args.file,
+            settings.landing_dir(args.use_case),
+        )
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+        raise SystemExit(f"aimass: {exc}") from exc
+    print(f"{args.use_case}: back in the landing zone: {landed}")
+    return 0
