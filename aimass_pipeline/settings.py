@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aimass_pipeline.lib.lake import storage_options_from_env
+
 LOCAL = "local"
 PROD = "prod"
 
@@ -154,7 +156,7 @@ def load_settings(home: str | Path | None = None) -> Settings:
             lake_url=os.environ.get("AIMASS_LAKE_URL") or str(root / "lake"),
             mlflow_tracking_uri=f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
             mlflow_artifacts_uri=str(root / "mlflow" / "artifacts"),
-            storage_options=_s3_options(),
+            storage_options=storage_options_from_env(),
         )
     host = os.environ.get("AIMASS_PG_HOST", "127.0.0.1")
     port = os.environ.get("AIMASS_PG_PORT", "5432")
@@ -172,17 +174,6 @@ def load_settings(home: str | Path | None = None) -> Settings:
         lake_url=_require("AIMASS_LAKE_URL"),
         mlflow_tracking_uri=f"postgresql+psycopg2://{auth}@{host}:{port}/{mlflow_db}",
         mlflow_artifacts_uri=os.environ.get("AIMASS_ARTIFACTS_URL") or str(root / "mlflow" / "artifacts"),
-        storage_options=_s3_options(),
+        storage_options=storage_options_from_env(),
         pg_url=f"postgresql://{auth}@{host}:{port}",
     )
-
-
-def _s3_options() -> dict:
-    endpoint = os.environ.get("AIMASS_S3_ENDPOINT_URL")
-    if not endpoint:
-        return {}
-    return {
-        "key": os.environ.get("AWS_ACCESS_KEY_ID"),
-        "secret": os.environ.get("AWS_SECRET_ACCESS_KEY"),
-        "client_kwargs": {"endpoint_url": endpoint, "region_name": os.environ.get("AWS_REGION", "us-east-1")},
-    }

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from dataclasses import dataclass, field
 
 import fsspec
 import pandas as pd
 
 from aimass_pipeline.lib.landing import LandedFile
+
+
+def storage_options_from_env() -> dict:
+    """s3fs options for an S3-compatible lake (endpoint, keys, region) from the environment; {} for AWS
+    defaults. Here rather than in settings so a bento, which ships lib/ but not settings.py, reads the same."""
+    endpoint = os.environ.get("AIMASS_S3_ENDPOINT_URL")
+    if not endpoint:
+        return {}
+    return {
+        "key": os.environ.get("AWS_ACCESS_KEY_ID"),
+        "secret": os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        "client_kwargs": {"endpoint_url": endpoint, "region_name": os.environ.get("AWS_REGION", "us-east-1")},
+    }
 
 
 @dataclass

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import uuid
 from collections import deque
@@ -74,21 +73,6 @@ class _Batch:
             self.records[-n:],
             self.outputs[-n:],
         )
-
-
-def storage_options_from_env() -> dict[str, Any]:
-    """s3fs options for an S3-compatible lake, from the variables ``aimass_pipeline.settings`` reads.
-
-    Repeated here because a bento ships ``lib/`` and ``serving/`` but not ``settings.py``.
-    """
-    endpoint = os.environ.get("AIMASS_S3_ENDPOINT_URL")
-    if not endpoint:
-        return {}
-    return {
-        "key": os.environ.get("AWS_ACCESS_KEY_ID"),
-        "secret": os.environ.get("AWS_SECRET_ACCESS_KEY"),
-        "client_kwargs": {"endpoint_url": endpoint, "region_name": os.environ.get("AWS_REGION", "us-east-1")},
-    }
 
 
 class PredictionLogger:

@@ -40,7 +40,8 @@ import pandas as pd
 from pydantic import Field
 from threadpoolctl import threadpool_limits
 
-from aimass_pipeline.lib.prediction_log import PredictionLogger, storage_options_from_env
+from aimass_pipeline.lib.lake import storage_options_from_env
+from aimass_pipeline.lib.prediction_log import PredictionLogger
 from aimass_pipeline.lib.specs import UseCaseSpec, load_specs
 from aimass_pipeline.serving.guards import (
     ApiKeyMiddleware,
