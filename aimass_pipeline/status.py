@@ -45,17 +45,19 @@ def _last_run(instance: DagsterInstance, use_case: str) -> dict | None:
 
 
 def collect_status(settings: Settings) -> dict:
-    from aimass_pipeline.lib.bento import latest_bento_tag
+    from aimass_pipeline.lib.bento import latest_bento_tags
 
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    specs = use_case_specs()
+    bentos = latest_bento_tags(settings, list(specs))
     with DagsterInstance.get() as instance:
         use_cases = {
             name: {
                 "champion": _champion(client, name, spec.metric),
-                "bento": latest_bento_tag(settings, name),
+                "bento": bentos[name],
                 "last_run": _last_run(instance, name),
             }
-            for name, spec in use_case_specs().items()
+            for name, spec in specs.items()
         }
     return {
         "schema_version": STATUS_SCHEMA_VERSION,

@@ -108,11 +108,8 @@ def test_registry_lands_in_postgres(prod_settings: Settings, credit_frame: pd.Da
     frame = credit_frame.head(300).copy()
     uc = UseCase(CREDIT_SPEC)
     features = frame[CREDIT_RISK.feature_names]
-    model = (
-        get_family("logreg")
-        .build(uc.layout, 2, {}, 42)
-        .fit(features, CREDIT_RISK.encode_target(frame["Status"]))
-    )
+    family = get_family("logreg")
+    model = family.build(uc.layout, 2, {}, 42).fit(features, CREDIT_RISK.encode_target(frame["Status"]))
     client = MlflowClient(tracking_uri=prod_settings.mlflow_tracking_uri)
     mlflow.set_tracking_uri(prod_settings.mlflow_tracking_uri)
     experiment_id = ensure_experiment(client, "credit_risk", prod_settings.mlflow_artifacts_uri)
@@ -124,6 +121,7 @@ def test_registry_lands_in_postgres(prod_settings: Settings, credit_frame: pd.Da
         metrics={"train_rows": float(len(frame))},
         example=features.head(5),
         tags={"aimass.use_case": "credit_risk"},
+        trusted_types=family.skops_trusted_types,
     )
     version = register_version(
         client, "credit_risk", model_uri, run_id, {"holdout.roc_auc": "0.9"}, "prod test"

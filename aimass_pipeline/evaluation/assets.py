@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, asset, asset_check
 
-from aimass_pipeline.lib.evaluation import latency_ms_per_row, roc_plot_png, score_all
+from aimass_pipeline.lib.evaluation import latency_ms, roc_plot_png, score_all
 from aimass_pipeline.resources import MlflowResource
 from aimass_pipeline.use_case import LABEL, UseCase
 
@@ -41,11 +41,13 @@ def build_evaluation(uc: UseCase) -> list:
         client = mlflow.client()
         scores: dict[str, dict[str, float]] = {}
         probas: dict[str, np.ndarray] = {}
-        for candidate in fitted.values():
+        timings = latency_ms([c["model"] for c in fitted.values()], X, seed=uc.spec.seed)
+        for candidate, (single_ms, batch_ms) in zip(fitted.values(), timings, strict=True):
             proba = candidate["model"].predict_proba(X)
             metrics = {
                 **score_all(len(uc.contract.classes), y, proba, seed=uc.spec.seed),
-                **latency_ms_per_row(candidate["model"], X),
+                "latency_ms_single_row": single_ms,
+                "latency_ms_per_row_batch": batch_ms,
             }
             scores[candidate["family"]] = metrics
             probas[candidate["family"]] = proba

@@ -111,8 +111,12 @@ def build_champion_bento(settings: Settings, use_case: str) -> str:
 
 def latest_bento_tag(settings: Settings, use_case: str) -> str | None:
     """Tag of the newest bento built for the use case, or None."""
-    tag = _in_bentoml_child(settings, "_latest", {"use_case": use_case})
-    return None if tag is None else str(tag)
+    return latest_bento_tags(settings, [use_case])[use_case]
+
+
+def latest_bento_tags(settings: Settings, use_cases: list[str]) -> dict[str, str | None]:
+    """The newest bento tag per use case, from one BentoML child process (each costs about a second)."""
+    return _in_bentoml_child(settings, "_latest", {"use_cases": list(use_cases)})
 
 
 def bentoml_executable() -> list[str]:
@@ -184,16 +188,17 @@ def _child_main(func: str, payload: str, out: str) -> None:
     Path(out).write_text(json.dumps(result))
 
 
-def _latest(payload: dict[str, Any]) -> str | None:
+def _latest(payload: dict[str, Any]) -> dict[str, str | None]:
     import bentoml
 
-    try:
-        bentos = bentoml.bentos.list(payload["use_case"])
-    except bentoml.exceptions.NotFound:
-        return None
-    if not bentos:
-        return None
-    return str(max(bentos, key=lambda b: b.info.creation_time).tag)
+    newest: dict[str, str | None] = {}
+    for use_case in payload["use_cases"]:
+        try:
+            bentos = bentoml.bentos.list(use_case)
+        except bentoml.exceptions.NotFound:
+            bentos = []
+        newest[use_case] = str(max(bentos, key=lambda b: b.info.creation_time).tag) if bentos else None
+    return newest
 
 
 def _stored_run_id(tag: str) -> str | None:

@@ -9,9 +9,7 @@ whole pipeline would need a converter for every custom transformer (FunctionTran
 from __future__ import annotations
 
 import copy
-import statistics
 import sys
-import time
 import warnings
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -24,11 +22,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.pipeline import Pipeline
 
+from aimass_pipeline.lib.evaluation import latency_ms
 from aimass_pipeline.lib.onnx_head import OnnxHeadClassifier
 
 SKLEARN_HEADS = (LogisticRegression, RandomForestClassifier, ExtraTreesClassifier)
-SINGLE_ROWS = 20  # rows timed one at a time, as an online request would arrive
-BATCH_REPEATS = 15
 # A second format is worth keeping when it shrinks the artifact at least this much (deterministic).
 MIN_SIZE_GAIN = 0.8
 # Refused as slower only beyond this single-row margin: timings on a shared 2-core box wander by 10-20 %.
@@ -154,28 +151,6 @@ def _score(metric: str, y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -
     return float(roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes))
 
 
-def _timings(models: list[Any], X: pd.DataFrame, seed: int) -> list[tuple[float, float]]:
-    """(single-row, batch) ms per row for each model; runs interleave so machine drift hits all alike."""
-    rows = np.random.default_rng(seed).choice(len(X), size=min(SINGLE_ROWS, len(X)), replace=False)
-    singles = [X.iloc[[i]] for i in rows]
-    for model in models:  # warm-up: lazy sessions, allocator, first-call dispatch
-        model.predict_proba(singles[0])
-        model.predict_proba(X)
-    single: list[list[float]] = [[] for _ in models]
-    batch: list[list[float]] = [[] for _ in models]
-    for row in singles:
-        for times, model in zip(single, models, strict=True):
-            start = time.perf_counter()
-            model.predict_proba(row)
-            times.append((time.perf_counter() - start) * 1000)
-    for _ in range(BATCH_REPEATS):
-        for times, model in zip(batch, models, strict=True):
-            start = time.perf_counter()
-            model.predict_proba(X)
-            times.append((time.perf_counter() - start) * 1000 / len(X))
-    return [(statistics.median(s), statistics.median(b)) for s, b in zip(single, batch, strict=True)]
-
-
 def compress(
     estimator: Any,
     X_sample: pd.DataFrame,
@@ -209,7 +184,7 @@ def compress(
     classes = np.asarray(estimator.classes_)
     proba_before, proba_after = estimator.predict_proba(X_sample), compressed.predict_proba(X_sample)
     metric_before, metric_after = (_score(metric, y, p, classes) for p in (proba_before, proba_after))
-    (single_before, batch_before), (single_after, batch_after) = _timings(
+    (single_before, batch_before), (single_after, batch_after) = latency_ms(
         [estimator, compressed], X_sample, seed
     )
     if method == "int8-dynamic":

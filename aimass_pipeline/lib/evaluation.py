@@ -81,18 +81,31 @@ def score_all(n_classes: int, y_true: np.ndarray, proba: np.ndarray, seed: int =
     return score_multiclass(y_true, proba, seed=seed)
 
 
-def latency_ms_per_row(model: object, frame: pd.DataFrame, repeats: int = 30) -> dict[str, float]:
-    """Median single-row latency and per-row latency of one batch call, in milliseconds."""
-    singles = []
-    for i in range(repeats):
-        row = frame.iloc[[i % len(frame)]]
-        started = time.perf_counter()
-        model.predict_proba(row)
-        singles.append((time.perf_counter() - started) * 1000)
-    started = time.perf_counter()
-    model.predict_proba(frame)
-    batch = (time.perf_counter() - started) * 1000 / len(frame)
-    return {"latency_ms_single_row": float(np.median(singles)), "latency_ms_per_row_batch": float(batch)}
+SINGLE_ROWS = 20  # rows timed one at a time, as an online request would arrive
+BATCH_REPEATS = 15
+
+
+def latency_ms(models: list[object], X: pd.DataFrame, seed: int = 42) -> list[tuple[float, float]]:
+    """(single-row, batch) milliseconds per row for each model, medians after a warm-up; models are timed
+    interleaved so drift of a shared machine hits them alike."""
+    rows = np.random.default_rng(seed).choice(len(X), size=min(SINGLE_ROWS, len(X)), replace=False)
+    singles = [X.iloc[[i]] for i in rows]
+    for model in models:  # warm-up: lazy sessions, allocator, first-call dispatch
+        model.predict_proba(singles[0])
+        model.predict_proba(X)
+    single: list[list[float]] = [[] for _ in models]
+    batch: list[list[float]] = [[] for _ in models]
+    for row in singles:
+        for times, model in zip(single, models, strict=True):
+            start = time.perf_counter()
+            model.predict_proba(row)
+            times.append((time.perf_counter() - start) * 1000)
+    for _ in range(BATCH_REPEATS):
+        for times, model in zip(batch, models, strict=True):
+            start = time.perf_counter()
+            model.predict_proba(X)
+            times.append((time.perf_counter() - start) * 1000 / len(X))
+    return [(float(np.median(s)), float(np.median(b))) for s, b in zip(single, batch, strict=True)]
 
 
 def bootstrap_roc_auc(

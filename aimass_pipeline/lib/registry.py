@@ -12,14 +12,6 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from sklearn.base import BaseEstimator
 
-# MLflow 3 stores scikit-learn models with skops, which loads only the types named here besides its own.
-SKOPS_TRUSTED_TYPES = [
-    "aimass_pipeline.lib.features.add_ratios",
-    "numpy.dtype",
-    "xgboost.core.Booster",
-    "xgboost.sklearn.XGBClassifier",
-]
-
 # Pinned from this environment: MLflow's own inference costs seconds per model and lists every module the
 # training process happened to import (torch, pytest, ...).
 _MODEL_PACKAGES = (
@@ -73,7 +65,8 @@ def log_candidate(
         if dataset is not None:
             mlflow.log_input(dataset, context="training")
         probabilities = model.predict_proba(example)
-        extra = {"skops_trusted_types": sorted({*SKOPS_TRUSTED_TYPES, *(trusted_types or [])})}
+        # skops loads only its own types and these; each model family names the ones it needs.
+        extra = {"skops_trusted_types": sorted(trusted_types or [])}
         info = mlflow.sklearn.log_model(
             model,
             name="model",
