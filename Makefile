@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python -m bench.lifecycle_overhead
 	$(BIN)/python -m bench.model_families
 	$(BIN)/python -m bench.compression
+	$(BIN)/python -m bench.serving
 
 clean:
 	rm -rf $(VENV) .aimass dbt/target dbt/logs

@@ -7,7 +7,9 @@ import sys
 
 from aimass_pipeline.commands.data import cmd_quarantine_list, cmd_quarantine_retry
 from aimass_pipeline.commands.lifecycle import cmd_ingest, cmd_run
-from aimass_pipeline.commands.operations import cmd_promote, cmd_rollback, cmd_serve, cmd_status, cmd_up
+from aimass_pipeline.commands.operations import cmd_promote, cmd_rollback, cmd_serve, cmd_status
+from aimass_pipeline.commands.trace import cmd_trace
+from aimass_pipeline.commands.up import cmd_up
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,10 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     ingest = sub.add_parser(
-        "ingest", help="take in what is in the landing zone now, as the sensors would (one run per new file)"
+        "ingest", help="take in what is in the landing zone now, as the sensors would (one run per new batch)"
     )
     ingest.add_argument("--use-case", help="one use case (default: all)")
     ingest.add_argument("--max-trials", type=int, help="cap every family's tuning trials")
+    ingest.add_argument(
+        "--settle-s",
+        type=float,
+        default=10.0,
+        help="take files unchanged for this many seconds (the sensor's settle window; 0 for scripts)",
+    )
     ingest.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     ingest.set_defaults(func=cmd_ingest)
 
@@ -66,10 +74,27 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="stable machine-readable output")
     status.set_defaults(func=cmd_status)
 
-    up = sub.add_parser("up", help="Dagster webserver + daemon and the MLflow UI on the embedded defaults")
+    trace_help = (
+        "a served prediction's model version, MLflow and Dagster runs, data batches and code version "
+        "(exit 1: unknown id; 2: lineage incomplete)"
+    )
+    trace = sub.add_parser("trace", help=trace_help, description=trace_help)
+    trace.add_argument("prediction_id")
+    trace.add_argument("--json", action="store_true", help="stable machine-readable output")
+    trace.add_argument("--dagster-url", default="http://127.0.0.1:3000", help="Dagster UI base for links")
+    trace.add_argument("--mlflow-url", default="http://127.0.0.1:5000", help="MLflow UI base for links")
+    trace.set_defaults(func=cmd_trace)
+
+    up = sub.add_parser(
+        "up",
+        help="Dagster webserver + daemon, the MLflow UI and every use case's champion, on the embedded defaults",
+    )
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=3000)
     up.add_argument("--mlflow-port", type=int, default=5000)
+    up.add_argument(
+        "--serve-port", type=int, default=3100, help="first champion's port; the next use case gets +1, ..."
+    )
     up.set_defaults(func=cmd_up)
     return parser
 

@@ -62,29 +62,62 @@ class WarehouseResource(ConfigurableResource):
 
 
 class LakeIOManager(ConfigurableIOManager):
-    """Asset values in the lake: DataFrames as Parquet, other values pickled, under ``assets/<key>``."""
+    """Asset values in the lake: DataFrames as Parquet, other values pickled, under ``assets/<key>``; a
+    partitioned asset keeps each partition apart (``assets/<key>/<partition>.parquet``), and an
+    unpartitioned consumer gets every stored partition as one table, in partition order."""
 
     lake: ResourceDependency[LakeResource]
 
-    def _parts(self, key_path: list[str], suffix: str) -> list[str]:
+    def _parts(self, key_path: list[str], suffix: str, partition: str | None = None) -> list[str]:
+        if partition is not None:
+            return ["assets", *key_path, f"{partition}.{suffix}"]
         return ["assets", *key_path[:-1], f"{key_path[-1]}.{suffix}"]
 
     def handle_output(self, context: OutputContext, obj: object) -> None:
         lake = self.lake.lake()
         key_path = list(context.asset_key.path)
+        partition = context.asset_partition_key if context.has_asset_partitions else None
         if isinstance(obj, pd.DataFrame):
-            location = lake.write_parquet(obj, *self._parts(key_path, "parquet"))
+            location = lake.write_parquet(obj, *self._parts(key_path, "parquet", partition))
         else:
-            location = lake.write_bytes(pickle.dumps(obj), *self._parts(key_path, "pkl"))
+            location = lake.write_bytes(pickle.dumps(obj), *self._parts(key_path, "pkl", partition))
         context.add_output_metadata({"lake_path": lake.fs.unstrip_protocol(location)})
+
+    def _load_one(self, lake, key_path: list[str], partition: str | None) -> object:
+        parquet = self._parts(key_path, "parquet", partition)
+        if lake.exists(*parquet):
+            return lake.read_parquet(*parquet)
+        pickled = self._parts(key_path, "pkl", partition)
+        if not lake.exists(*pickled):
+            raise FileNotFoundError(
+                f"{'/'.join(key_path)} is not stored: neither {lake.uri(*parquet)} nor .pkl"
+            )
+        return pickle.loads(lake.read_bytes(*pickled))
 
     def load_input(self, context: InputContext) -> object:
         lake = self.lake.lake()
         key_path = list(context.asset_key.path)
-        parquet = self._parts(key_path, "parquet")
-        if lake.exists(*parquet):
-            return lake.read_parquet(*parquet)
-        return pickle.loads(lake.read_bytes(*self._parts(key_path, "pkl")))
+        if not context.has_asset_partitions:
+            return self._load_one(lake, key_path, None)
+        keys = context.asset_partition_keys
+        if len(keys) == 1:
+            return self._load_one(lake, key_path, keys[0])
+        stored = [k for k in keys if lake.exists(*self._parts(key_path, "parquet", k))]
+        missing = [k for k in keys if k not in stored]
+        if missing:
+            # Registered but never stored: a batch that failed (quarantined, replaced) or is still running.
+            context.log.warning(
+                f"{context.asset_key.to_user_string()}: {len(missing)} partition(s) not stored, "
+                f"not loaded: {missing[:20]}"
+            )
+        if not stored:
+            raise FileNotFoundError(
+                f"no partition of {context.asset_key.to_user_string()} is stored under "
+                f"{lake.uri('assets', *key_path)} (partitions registered: {len(keys)})"
+            )
+        return pd.concat(
+            [lake.read_parquet(*self._parts(key_path, "parquet", k)) for k in stored], ignore_index=True
+        )
 
 
 class WarehouseInputManager(ConfigurableIOManager):

@@ -15,14 +15,17 @@ from aimass_pipeline.lib.lake import storage_options_from_env
 LOCAL = "local"
 PROD = "prod"
 
+# A flood of landed batches queues: two runs at once, one per use case (its batches stay in order).
 _DAGSTER_YAML_LOCAL = """\
 telemetry:
   enabled: false
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    max_concurrent_runs: 1
+run_queue:
+  max_concurrent_runs: 2
+  tag_concurrency_limits:
+    - key: aimass/use_case
+      value:
+        applyLimitPerUniqueValue: true
+      limit: 1
 """
 
 _DAGSTER_YAML_PROD = """\
@@ -42,11 +45,13 @@ storage:
         env: AIMASS_PG_PASSWORD
       db_name:
         env: AIMASS_PG_DAGSTER_DB
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    max_concurrent_runs: 2
+run_queue:
+  max_concurrent_runs: 2
+  tag_concurrency_limits:
+    - key: aimass/use_case
+      value:
+        applyLimitPerUniqueValue: true
+      limit: 1
 """
 
 
@@ -78,6 +83,11 @@ class Settings:
         return self.landing_root / use_case
 
     @property
+    def labels_root(self) -> Path:
+        """Where true outcomes land, ``<use_case>/*.csv|parquet`` with ``prediction_id`` and the target."""
+        return self.home / "labels"
+
+    @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse" / "aimass.duckdb"
 
@@ -101,6 +111,7 @@ class Settings:
             AIMASS_LAKE_URL=self.lake_url,
             AIMASS_WAREHOUSE_PATH=str(self.warehouse_path),
             AIMASS_LANDING_ROOT=str(self.landing_root),
+            AIMASS_LABELS_ROOT=str(self.labels_root),
             AIMASS_MLFLOW_ARTIFACTS=self.mlflow_artifacts_uri,
             MLFLOW_DISABLE_TELEMETRY="true",
             DO_NOT_TRACK="true",
@@ -116,6 +127,7 @@ class Settings:
         for path in (
             self.dagster_home,
             self.landing_root,
+            self.labels_root,
             self.warehouse_path.parent,
             self.bentoml_home,
             mlflow_dir,

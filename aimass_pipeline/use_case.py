@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from functools import cached_property
 
-from dagster import AssetIn, AssetKey
+from dagster import AssetIn, AssetKey, DynamicPartitionsDefinition
 
 from aimass_pipeline.lib.contracts import Contract
 from aimass_pipeline.lib.models.base import FeatureLayout
@@ -27,6 +27,16 @@ class UseCase:
     @property
     def raw(self) -> str:
         return f"raw_{self.spec.data.entity}"
+
+    @property
+    def raw_batch(self) -> str:
+        """The collection asset partitioned by landed batch (one dynamic partition per batch)."""
+        return f"raw_{self.spec.data.entity}_batch"
+
+    @cached_property
+    def batches(self) -> DynamicPartitionsDefinition:
+        """One partition per landed batch, keyed by its batch id; the landing sensor adds them."""
+        return DynamicPartitionsDefinition(name=f"{self.name}_batches")
 
     @property
     def clean(self) -> str:

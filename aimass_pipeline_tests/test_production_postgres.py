@@ -13,6 +13,8 @@ from dagster import DagsterInstance, materialize
 from mlflow.tracking import MlflowClient
 
 from aimass_pipeline.collection.assets import build_collection
+from aimass_pipeline.collection.sensors import landing_tick
+from aimass_pipeline.lib.lineage import code_version
 from aimass_pipeline.lib.models import get_family
 from aimass_pipeline.lib.registry import ensure_experiment, log_candidate, promote, register_version
 from aimass_pipeline.preprocessing.assets import build_preprocessing
@@ -83,11 +85,16 @@ def test_run_events_land_in_postgres(prod_settings: Settings, credit_frame: pd.D
     landing.mkdir(parents=True)
     credit_frame.head(300).to_csv(landing / "prod_batch.csv", index=False)
     lake = LakeResource(url=prod_settings.lake_url)
+    uc = UseCase(CREDIT_SPEC)
+    [request] = landing_tick(uc, landing, lake.lake(), None, settle_s=0).requests
     with DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        instance.add_dynamic_partitions(uc.batches.name, [request.partition_key])
         result = materialize(
-            [*build_collection(UseCase(CREDIT_SPEC)), *build_preprocessing(UseCase(CREDIT_SPEC))],
+            [*build_collection(uc), *build_preprocessing(uc)],
             instance=instance,
+            partition_key=request.partition_key,
+            run_config=request.run_config,
             resources={
                 "landing": LandingZoneResource(root=str(prod_settings.landing_root)),
                 "lake": lake,
@@ -121,6 +128,7 @@ def test_registry_lands_in_postgres(prod_settings: Settings, credit_frame: pd.Da
         metrics={"train_rows": float(len(frame))},
         example=features.head(5),
         tags={"aimass.use_case": "credit_risk"},
+        code_version=code_version(),
         trusted_types=family.skops_trusted_types,
     )
     version = register_version(

@@ -9,6 +9,7 @@ checks that one SIGINT to ``aimass up`` stops all it started.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,13 +20,19 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.dataset
 import pytest
 import requests
+from mlflow.tracking import MlflowClient
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+from aimass_pipeline.lib.registry import champion_version
+from aimass_pipeline.settings import load_settings
+from aimass_pipeline_tests.test_trace import RECORD
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,7 +50,10 @@ CHROMIUM_FLAGS = (
     "--window-size=1600,1400",
 )
 STARTUP_TIMEOUT_S = 120
-STOP_TIMEOUT_S = 30
+# A champion's server starts alongside Dagster and MLflow and then loads its model: on 2 busy cores, minutes.
+CHAMPION_TIMEOUT_S = 300
+# `aimass up` gives its children 30 s (commands/up.py) and then kills what is left: it must be gone by then.
+STOP_TIMEOUT_S = 45
 # Grandchildren (dagster's code server) may outlive `aimass up` by a few seconds while they shut down.
 DRAIN_TIMEOUT_S = 15
 
@@ -92,6 +102,7 @@ class Up:
     log: Path
     dagster_url: str
     mlflow_url: str
+    serve_url: str
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -145,7 +156,7 @@ def _graphql(base_url: str, query: str) -> dict:
 
 @contextmanager
 def aimass_up(home: Path) -> Iterator[Up]:
-    dagster_port, mlflow_port = _free_port(), _free_port()
+    dagster_port, mlflow_port, serve_port = _free_port(), _free_port(), _free_port()
     env = dict(os.environ, AIMASS_HOME=str(home), AIMASS_ENV="local")
     env.pop("AIMASS_LAKE_URL", None)
     log = home.parent / "aimass-up.log"
@@ -160,6 +171,8 @@ def aimass_up(home: Path) -> Iterator[Up]:
                 str(dagster_port),
                 "--mlflow-port",
                 str(mlflow_port),
+                "--serve-port",
+                str(serve_port),
             ],
             env=env,
             cwd=ROOT,
@@ -169,7 +182,13 @@ def aimass_up(home: Path) -> Iterator[Up]:
             start_new_session=True,
             preexec_fn=_reset_signals,
         )
-    up = Up(proc, log, f"http://127.0.0.1:{dagster_port}", f"http://127.0.0.1:{mlflow_port}")
+    up = Up(
+        proc,
+        log,
+        f"http://127.0.0.1:{dagster_port}",
+        f"http://127.0.0.1:{mlflow_port}",
+        f"http://127.0.0.1:{serve_port}",
+    )
     try:
         yield up
     finally:
@@ -307,3 +326,49 @@ def test_aimass_up_serves_dagster_catalog_and_mlflow(tmp_path: Path) -> None:
         )
         _wait_for_mlflow(up)
     print(f"whole test {time.monotonic() - started:.1f}s")
+
+
+def _wait_for_champion_endpoint(up: Up) -> None:
+    deadline = time.monotonic() + CHAMPION_TIMEOUT_S
+    while _get(f"{up.serve_url}/readyz") != 200:
+        if up.proc.poll() is not None:
+            pytest.fail(f"`aimass up` exited early with rc={up.proc.returncode}:\n{up.log_tail()}")
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"no champion endpoint at {up.serve_url} after {CHAMPION_TIMEOUT_S}s:\n{up.log_tail()}"
+            )
+        time.sleep(0.5)
+
+
+def _logged_prediction_ids(lake: Path, use_case: str) -> set[str]:
+    folder = lake / "predictions" / use_case
+    if not folder.is_dir():
+        return set()
+    return set(
+        pyarrow.dataset.dataset(folder, format="parquet").to_table(columns=["prediction_id"])[0].to_pylist()
+    )
+
+
+@pytest.mark.timeout(600)
+def test_aimass_up_serves_every_champion(lifecycle_home: Path, tmp_path: Path) -> None:
+    # A copy: `aimass up` runs the Dagster daemon and a server that logs predictions into the home.
+    home = tmp_path / "aimass_home"
+    shutil.copytree(lifecycle_home, home, symlinks=True)
+    settings = load_settings(home)
+    champion = champion_version(MlflowClient(tracking_uri=settings.mlflow_tracking_uri), "credit_risk")
+    assert champion is not None, "the lifecycle home has no credit_risk champion"
+    with aimass_up(home) as up:
+        _wait_for_champion_endpoint(up)
+        response = requests.post(f"{up.serve_url}/predict", json={"records": [RECORD]}, timeout=30)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["model_name"], body["model_version"]) == ("credit_risk", str(champion.version))
+        log = up.log.read_text()
+        assert f"Serving credit_risk: champion version {champion.version}" in log, log
+        assert f"at {up.serve_url}" in log
+        for other in ("breast_cancer", "digits"):
+            assert f"{other}: no champion yet, not served" in log, log
+    assert _get(f"{up.serve_url}/readyz") is None, "the champion's server outlived `aimass up`"
+    # Written by the server's shutdown hook: it was stopped cleanly, not killed.
+    prediction_id = body["predictions"][0]["prediction_id"]
+    assert prediction_id in _logged_prediction_ids(home / "lake", "credit_risk")

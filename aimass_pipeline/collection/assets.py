@@ -1,5 +1,8 @@
-"""Collection: landed files into the lake's immutable raw zone, and the raw table over every batch."""
+"""Collection: each landed batch into the lake's immutable raw zone (a partition per batch), and the raw
+table over every batch."""
 
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -8,6 +11,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetIn,
     Config,
     MetadataValue,
     Output,
@@ -15,127 +19,228 @@ from dagster import (
     asset_check,
 )
 
+from aimass_pipeline.lib.contracts import Contract
 from aimass_pipeline.lib.errors import DataContractError
-from aimass_pipeline.lib.landing import LandedFile, as_csv_bytes, list_landed_files
-from aimass_pipeline.lib.preprocessing import read_raw_batch
-from aimass_pipeline.lib.quarantine import precheck, quarantine, quarantine_dir_for
+from aimass_pipeline.lib.ingestion import IngestReport, ingest_file
+from aimass_pipeline.lib.lake import Lake, members
+from aimass_pipeline.lib.landing import LandedFile
+from aimass_pipeline.lib.preprocessing import META_COLUMNS
+from aimass_pipeline.lib.quarantine import check_name, quarantine, quarantine_dir_for
 from aimass_pipeline.lib.validation import schema_expectations
 from aimass_pipeline.quality import suite_check
 from aimass_pipeline.resources import LakeResource, LandingZoneResource
 from aimass_pipeline.use_case import UseCase
 
 
-class LandingSelection(Config):
-    """Which landed files to take in; empty means every file now in the landing zone."""
+class LandedMember(Config):
+    name: str
+    sha256: str
+    size: int
 
-    files: list[str] = []
+
+class BatchFiles(Config):
+    """The landed files of this batch as the sensor hashed them; empty for a batch the raw zone holds."""
+
+    members: list[LandedMember] = []
 
 
 def quarantine_dir(landing: LandingZoneResource, use_case: str) -> Path:
     return quarantine_dir_for(Path(landing.root), use_case)
 
 
-def _select(folder: Path, files: list[str]) -> list[LandedFile]:
-    landed = list_landed_files(folder)
-    if not files:
-        return landed
-    by_name = {f.name: f for f in landed}
-    unknown = [name for name in files if name not in by_name]
-    if unknown:
-        raise FileNotFoundError(f"not in the landing zone {folder}: {unknown}")
-    return [by_name[name] for name in files]
+@dataclass
+class ValidatedFile:
+    table: pd.DataFrame
+    rejects: pd.DataFrame
+    report: IngestReport
+
+
+def _validated_batch(
+    source: str, batch_id: str, contract: Contract, storage_options: dict | None = None
+) -> ValidatedFile:
+    """The one place a landed (or stored) file is validated: streamed against the contract, the rows
+    breaking a row rule set aside with their reasons, the rest parsed as text."""
+    with tempfile.TemporaryDirectory(prefix="aimass-ingest-") as tmp:
+        accepted, rejects = f"{tmp}/accepted.parquet", f"{tmp}/rejects.parquet"
+        report = ingest_file(
+            source,
+            contract,
+            batch_id=batch_id,
+            out_path=accepted,
+            rejects_path=rejects,
+            storage_options=storage_options,
+        )
+        return ValidatedFile(pd.read_parquet(accepted), pd.read_parquet(rejects), report)
+
+
+def _table(frames: list[pd.DataFrame], contract: Contract) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame(columns=[*contract.raw_columns, *META_COLUMNS], dtype=str)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _stored_table(store: Lake, use_case: str, manifest: dict, contract: Contract) -> pd.DataFrame:
+    # The same validation as on landing, so a re-run yields the same rows (rejected ones stay out).
+    folder = ("raw", use_case, f"batch={manifest['batch_id']}")
+    frames = [
+        _validated_batch(
+            store.uri(*folder, m["source_file"]), manifest["batch_id"], contract, store.storage_options
+        ).table
+        for m in members(manifest)
+    ]
+    return _table(frames, contract)
+
+
+def _rejects_markdown(rejects: pd.DataFrame, limit: int = 20) -> str:
+    if rejects.empty:
+        return "no row rejected"
+    lines = ["| file | line | column | rule | value |", "|---|---|---|---|---|"]
+    for row in rejects.head(limit).to_dict("records"):
+        lines.append(
+            f"| {row['_source_file']} | {row['_source_row']} | {row['column']} | {row['rule']} | {row['value']} |"
+        )
+    more = f"\n\n… and {len(rejects) - limit} more" if len(rejects) > limit else ""
+    return "\n".join(lines) + more
+
+
+def _landed(folder: Path, config: BatchFiles, batch_id: str) -> list[LandedFile]:
+    if not config.members:
+        raise FileNotFoundError(
+            f"batch {batch_id} is not in the raw zone and the run names no landed file for it: a new batch "
+            "starts from the landing sensor or `aimass ingest`, which pass its files in the run config"
+        )
+    for member in config.members:
+        if Path(member.name).name != member.name or member.name in ("", ".", ".."):
+            raise ValueError(f"batch {batch_id}: {member.name!r} is not a file name in {folder}")
+    return [LandedFile(m.name, folder / m.name, m.sha256, m.size) for m in config.members]
 
 
 def build_collection(uc: UseCase) -> list:
-    quarantine_check = f"check_{uc.raw}_no_quarantine"
+    quarantine_check = f"check_{uc.raw_batch}_no_quarantine"
+
+    @asset(
+        name=uc.raw_batch,
+        key_prefix=uc.name,
+        group_name="collection",
+        partitions_def=uc.batches,
+        kinds={"pandas", "parquet"},
+        check_specs=[
+            AssetCheckSpec(
+                quarantine_check,
+                asset=uc.key(uc.raw_batch),
+                blocking=True,
+                description="No landed file of this batch was quarantined for breaking the contract",
+            )
+        ],
+    )
+    def raw_batch(
+        context: AssetExecutionContext, config: BatchFiles, landing: LandingZoneResource, lake: LakeResource
+    ):
+        """One landed batch: its files copied into the raw zone, then parsed as text with the file, batch
+        and line each row came from. A file breaking the contract goes to quarantine instead."""
+        batch_id = context.partition_key
+        store = lake.lake()
+        jail = quarantine_dir(landing, uc.name)
+        manifest = store.raw_manifest(uc.name, batch_id)
+        quarantined: list[dict] = []
+        duplicates: list[str] = []
+        newly_stored = manifest is None
+        if manifest is None:
+            elsewhere = store.stored_hashes(uc.name)
+            frames, accepted, rejected, reports = [], [], [], []
+            for landed in _landed(landing.directory(uc.name), config, batch_id):
+                if landed.sha256 in elsewhere:
+                    # Grouped again after a lost cursor: the raw zone keeps each content once.
+                    duplicates.append(f"{landed.name} (in batch {elsewhere[landed.sha256]})")
+                    continue
+                try:
+                    check_name(landed.path)
+                    validated = _validated_batch(str(landed.path), batch_id, uc.contract)
+                except DataContractError as error:
+                    moved = quarantine(landed.path, error, jail)
+                    context.log.warning(f"quarantined {landed.name} as {moved}: {error}")
+                    quarantined.append({"file": landed.name, "rule": error.rule, "message": str(error)})
+                    continue
+                frames.append(validated.table)
+                rejected.append(validated.rejects)
+                reports.append(validated.report.as_metadata())
+                accepted.append(landed)
+            if quarantined and not accepted:
+                raise DataContractError(
+                    f"every file of batch {batch_id} was quarantined in {jail}: "
+                    + "; ".join(q["message"] for q in quarantined),
+                    source=", ".join(q["file"] for q in quarantined),
+                    rule="collection.all_quarantined",
+                )
+            manifest, newly_stored = store.store_raw_batch(uc.name, batch_id, accepted)
+            table = _table(frames, uc.contract)
+            rejects = pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame()
+            if not rejects.empty:
+                # Beside the raw zone, never in it: the raw zone holds the landed bytes as they came.
+                store.write_parquet(rejects, "rejects", uc.name, f"batch={batch_id}", "rejects.parquet")
+        else:
+            table = _stored_table(store, uc.name, manifest, uc.contract)
+            rejects, reports = pd.DataFrame(), []
+        stored = members(manifest)
+        yield Output(
+            table,
+            metadata={
+                "dagster/row_count": len(table),
+                "batch_id": batch_id,
+                "newly_stored": newly_stored,
+                "ingested_order": manifest["ingested_order"],
+                "source_files": [m["source_file"] for m in stored],
+                "sha256": [m["sha256"] for m in stored],
+                "already_stored_elsewhere": duplicates,
+                "quarantined": MetadataValue.json(quarantined),
+                "rows_rejected": len(rejects),
+                "rejects": MetadataValue.md(_rejects_markdown(rejects)),
+                "ingestion": MetadataValue.json(reports),
+            },
+        )
+        yield AssetCheckResult(
+            check_name=quarantine_check,
+            passed=not quarantined,
+            severity=AssetCheckSeverity.ERROR,
+            description=(
+                f"quarantined {len(quarantined)} file(s): " + "; ".join(q["message"] for q in quarantined)
+                if quarantined
+                else f"no file quarantined of {len(stored)} in the batch"
+            ),
+            metadata={"quarantined": MetadataValue.json(quarantined), "quarantine_dir": str(jail)},
+        )
 
     @asset(
         name=uc.raw,
         key_prefix=uc.name,
         group_name="collection",
         kinds={"pandas", "parquet"},
-        check_specs=[
-            AssetCheckSpec(
-                quarantine_check,
-                asset=uc.key(uc.raw),
-                blocking=False,
-                description="No landed file of this run was quarantined for breaking the contract",
-            )
-        ],
+        ins={"batches": AssetIn(key=uc.key(uc.raw_batch))},
     )
-    def raw_table(
-        context: AssetExecutionContext,
-        config: LandingSelection,
-        landing: LandingZoneResource,
-        lake: LakeResource,
-    ):
-        """Every batch in the raw zone, as text, with the file, batch and line each row came from."""
-        store = lake.lake()
-        folder = landing.directory(uc.name)
-        selected = _select(folder, config.files)
-        stored = {m["sha256"] for m in store.raw_batches(uc.name)}
-        quarantined, accepted = [], []
-        for landed in selected:
-            # A stored batch passed when it landed; only new bytes are checked, before the raw zone sees them.
-            if landed.sha256 not in stored:
-                try:
-                    precheck(landed.path, uc.contract)
-                except DataContractError as error:
-                    moved = quarantine(landed.path, error, quarantine_dir(landing, uc.name))
-                    context.log.warning(f"quarantined {landed.name} as {moved}: {error}")
-                    quarantined.append({"file": landed.name, "rule": error.rule, "message": str(error)})
-                    continue
-            accepted.append(landed)
-        new_batches = [
-            m["source_file"] for m, is_new in (store.store_raw_batch(uc.name, f) for f in accepted) if is_new
-        ]
-        manifests = store.raw_batches(uc.name)
-        if not manifests:
-            if quarantined:
-                raise DataContractError(
-                    f"every selected file was quarantined in {quarantine_dir(landing, uc.name)} and the raw "
-                    f"zone holds no batch: {[q['message'] for q in quarantined]}",
-                    source=str(folder),
-                    rule="collection.all_quarantined",
-                )
-            raise FileNotFoundError(f"no batch in the raw zone and no file in {folder}")
-        frames = [
-            read_raw_batch(
-                as_csv_bytes(
-                    m["source_file"],
-                    store.read_bytes("raw", uc.name, f"batch={m['batch_id']}", m["source_file"]),
-                ),
-                m["source_file"],
-                m["batch_id"],
-                uc.contract,
-            )
-            for m in manifests
-        ]
-        table = pd.concat(frames, ignore_index=True)
-        yield Output(
+    def raw_table(batches: pd.DataFrame, lake: LakeResource) -> Output:
+        """Every stored batch as one text table, in the order the batches entered the raw zone."""
+        manifests = lake.lake().raw_batches(uc.name)
+        order = {m["batch_id"]: m["ingested_order"] for m in manifests}
+        unknown = sorted(set(batches["_batch_id"]) - set(order))
+        if unknown:
+            raise RuntimeError(f"batch partitions {unknown} are stored but not in the raw zone of {uc.name}")
+        if batches.empty:
+            raise FileNotFoundError(f"the stored batches of {uc.name} hold no row: {sorted(order)}")
+        table = (
+            batches.assign(_order=batches["_batch_id"].map(order))
+            .sort_values("_order", kind="stable")
+            .drop(columns="_order")
+            .reset_index(drop=True)
+        )
+        loaded = [m for m in manifests if m["batch_id"] in set(table["_batch_id"])]
+        return Output(
             table,
             metadata={
                 "dagster/row_count": len(table),
-                "batches": len(manifests),
-                "new_batches": new_batches,
-                "quarantined": MetadataValue.json(quarantined),
-                "batch_ids": [m["batch_id"] for m in manifests],
-                "source_files": [m["source_file"] for m in manifests],
-                "sha256": [m["sha256"] for m in manifests],
-            },
-        )
-        yield AssetCheckResult(
-            check_name=quarantine_check,
-            passed=not quarantined,
-            severity=AssetCheckSeverity.WARN,
-            description=(
-                f"quarantined {len(quarantined)} file(s): " + "; ".join(q["message"] for q in quarantined)
-                if quarantined
-                else f"no file quarantined of {len(selected)} selected"
-            ),
-            metadata={
-                "quarantined": MetadataValue.json(quarantined),
-                "quarantine_dir": str(quarantine_dir(landing, uc.name)),
+                "batches": len(loaded),
+                "batch_ids": [m["batch_id"] for m in loaded],
+                "source_files": [f["source_file"] for m in loaded for f in members(m)],
+                "sha256": [f["sha256"] for m in loaded for f in members(m)],
             },
         )
 
@@ -148,4 +253,4 @@ def build_collection(uc: UseCase) -> list:
     def schema_check(raw_table: pd.DataFrame) -> AssetCheckResult:
         return suite_check(raw_table, f"{uc.name}_raw_schema", schema_expectations(uc.contract))
 
-    return [raw_table, schema_check]
+    return [raw_batch, raw_table, schema_check]

@@ -1,53 +1,98 @@
-"""A sensor per use case on its landing zone: one run per new file, exactly once (cursor, run key, raw zone)."""
+"""A sensor per use case on its landing zone: each new batch becomes a dynamic partition and one run,
+exactly once across restarts and lost cursors (cursor, content hashes, raw zone, run keys)."""
 
-import json
+from dataclasses import dataclass
+from pathlib import Path
 
 from dagster import (
     DefaultSensorStatus,
     JobDefinition,
     RunRequest,
     SensorEvaluationContext,
+    SensorResult,
     SkipReason,
     sensor,
 )
 
-from aimass_pipeline.lib.landing import list_landed_files
+from aimass_pipeline.lib.lake import Lake
+from aimass_pipeline.lib.landing import MAX_BATCHES_PER_TICK, SETTLE_S, Batch, LandingCursor, plan_batches
 from aimass_pipeline.resources import LakeResource, LandingZoneResource
 from aimass_pipeline.use_case import UseCase
 
 
-def build_landing_sensor(uc: UseCase, job: JobDefinition):
+@dataclass(frozen=True)
+class LandingTick:
+    requests: list[RunRequest]
+    partitions: list[str]
+    cursor: str
+
+
+def batch_request(uc: UseCase, batch: Batch) -> RunRequest:
+    names = [m.name for m in batch.members]
+    return RunRequest(
+        # Dagster launches at most one run per run key, also after a restart with a lost cursor.
+        run_key=f"{uc.name}:{batch.batch_id}",
+        partition_key=batch.batch_id,
+        run_config={
+            "ops": {
+                f"{uc.name}__{uc.raw_batch}": {
+                    "config": {
+                        "members": [
+                            {"name": m.name, "sha256": m.sha256, "size": m.size} for m in batch.members
+                        ]
+                    }
+                }
+            }
+        },
+        tags={
+            "aimass/use_case": uc.name,
+            "aimass/batch_id": batch.batch_id,
+            "aimass/batch_files": names[0] if len(names) == 1 else f"{names[0]} (+{len(names) - 1} more)",
+        },
+    )
+
+
+def landing_tick(
+    uc: UseCase,
+    landing_dir: Path,
+    lake: Lake,
+    cursor: str | None,
+    *,
+    settle_s: float = SETTLE_S,
+    max_batches: int = MAX_BATCHES_PER_TICK,
+) -> LandingTick:
+    """What one sensor tick decides: the runs to request, the partitions to add, the next cursor.
+    `aimass ingest` calls it too, so scripts take files exactly as the sensor does."""
+    stored = set(lake.stored_hashes(uc.name))
+    batches, after = plan_batches(
+        landing_dir, LandingCursor.from_json(cursor), stored, settle_s=settle_s, max_batches=max_batches
+    )
+    return LandingTick(
+        requests=[batch_request(uc, b) for b in batches],
+        partitions=[b.batch_id for b in batches],
+        cursor=after.to_json(),
+    )
+
+
+def build_landing_sensor(uc: UseCase, job: JobDefinition, settle_s: float = SETTLE_S):
     @sensor(
         name=f"{uc.name}_landing_sensor",
         job=job,
         minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.RUNNING,
-        description=f"Starts the {uc.name} lifecycle for each new file in its landing zone.",
+        description=f"Starts the {uc.name} lifecycle for each new batch of files in its landing zone.",
     )
     def landing_sensor(context: SensorEvaluationContext, landing: LandingZoneResource, lake: LakeResource):
-        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        stored = {m["sha256"] for m in lake.lake().raw_batches(uc.name)}
-        requests = []
-        for landed in list_landed_files(landing.directory(uc.name)):
-            if landed.sha256 in seen or landed.sha256 in stored:
-                seen.setdefault(landed.sha256, landed.name)
-                continue
-            seen[landed.sha256] = landed.name
-            requests.append(
-                RunRequest(
-                    # Dagster refuses a second run with the same key, also after a restart with a lost cursor.
-                    run_key=f"{uc.name}:{landed.sha256}",
-                    run_config={"ops": {f"{uc.name}__{uc.raw}": {"config": {"files": [landed.name]}}}},
-                    tags={
-                        "aimass/use_case": uc.name,
-                        "aimass/batch_file": landed.name,
-                        "aimass/batch_id": landed.batch_id,
-                    },
-                )
+        folder = landing.directory(uc.name)
+        tick = landing_tick(uc, folder, lake.lake(), context.cursor, settle_s=settle_s)
+        if not tick.requests:
+            return SensorResult(
+                skip_reason=SkipReason(f"no new settled file in {folder}"), cursor=tick.cursor
             )
-        context.update_cursor(json.dumps(seen, sort_keys=True))
-        if not requests:
-            return SkipReason(f"no new file in {landing.directory(uc.name)}")
-        return requests
+        return SensorResult(
+            run_requests=tick.requests,
+            dynamic_partitions_requests=[uc.batches.build_add_request(tick.partitions)],
+            cursor=tick.cursor,
+        )
 
     return landing_sensor

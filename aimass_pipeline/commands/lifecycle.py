@@ -11,44 +11,115 @@ from aimass_pipeline.commands.common import ready_settings, run_failures, spec_o
 from aimass_pipeline.commands.data import quarantined
 
 
+def _run_config(spec, args: argparse.Namespace, base: dict | None = None) -> dict:
+    run_config: dict = {**(base or {}), "loggers": {"console": {"config": {"log_level": args.log_level}}}}
+    if args.max_trials is not None:
+        run_config["ops"] = {
+            **run_config.get("ops", {}),
+            **{
+                f"{spec.name}__{family}_params": {"config": {"max_trials": args.max_trials}}
+                for family in spec.families
+            },
+        }
+    return run_config
+
+
+def _new_batches(uc, settings, settle_s: float) -> list:
+    """Every batch the sensor would start from the landing zone now, tick after tick until none is left
+    (the sensor takes at most a few per tick)."""
+    from aimass_pipeline.collection.sensors import landing_tick
+    from aimass_pipeline.resources import LakeResource
+
+    lake = LakeResource(url=settings.lake_url).lake()
+    requests, cursor = [], None
+    while True:
+        tick = landing_tick(uc, settings.landing_dir(uc.name), lake, cursor, settle_s=settle_s)
+        if not tick.requests:
+            return requests
+        requests.extend(tick.requests)
+        cursor = tick.cursor
+
+
+def _report(name: str, what: str, result, elapsed: float) -> bool:
+    if result.success:
+        print(f"[{name}] {what}: run {result.run_id} succeeded in {elapsed:.1f}s")
+        return True
+    print(f"[{name}] {what}: run {result.run_id} FAILED after {elapsed:.1f}s", file=sys.stderr)
+    for line in run_failures(result):
+        print(f"[{name}]   {line}", file=sys.stderr)
+    return False
+
+
+def _execute(job, instance, uc, request, run_config: dict, asset_selection=None):
+    instance.add_dynamic_partitions(uc.batches.name, [request.partition_key])
+    return job.execute_in_process(
+        instance=instance,
+        run_config=run_config,
+        partition_key=request.partition_key,
+        tags=request.tags,
+        asset_selection=asset_selection,
+        raise_on_error=False,
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from aimass_pipeline.lib.landing import seed_landing_zone
+    """Land the packaged data on a fresh home, take in every new batch, then run the whole lifecycle once:
+    on the newest new batch, or, with nothing new, again on the newest stored batch (idempotent)."""
+    from dagster import DagsterInstance
+
+    from aimass_pipeline.collection.sensors import batch_request
+    from aimass_pipeline.definitions import build_definitions
+    from aimass_pipeline.lib.lake import Lake
+    from aimass_pipeline.lib.landing import Batch, seed_landing_zone
+    from aimass_pipeline.use_case import UseCase
 
     settings = ready_settings()
     specs = use_case_specs()
     names = [args.use_case] if args.use_case else list(specs)
-    from dagster import DagsterInstance
-
-    from aimass_pipeline.definitions import build_definitions
-
     defs = build_definitions(specs)
     failed = []
     for name in names:
         spec = spec_or_exit(specs, name)
+        uc = UseCase(spec)
         if spec.data.seed_source:
             seeded = seed_landing_zone(settings.landing_dir(name), spec.contract, spec.data.seed_source)
             if seeded:
                 print(f"[{name}] landed the first batch: {seeded}")
         job = defs.resolve_job_def(f"{name}_lifecycle")
-        run_config: dict = {"loggers": {"console": {"config": {"log_level": args.log_level}}}}
-        if args.max_trials is not None:
-            run_config["ops"] = {
-                f"{name}__{family}_params": {"config": {"max_trials": args.max_trials}}
-                for family in spec.families
-            }
+        requests = _new_batches(uc, settings, settle_s=0)
+        if not requests:
+            stored = Lake(settings.lake_url, settings.storage_options).raw_batches(name)
+            if not stored:
+                print(
+                    f"[{name}] no batch in the raw zone and no file in {settings.landing_dir(name)}",
+                    file=sys.stderr,
+                )
+                failed.append(name)
+                continue
+            requests = [batch_request(uc, Batch(stored[-1]["batch_id"], ()))]
         started = time.monotonic()
         with DagsterInstance.get() as instance:
-            result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
-        elapsed = time.monotonic() - started
-        if not result.success:
-            print(f"[{name}] lifecycle run {result.run_id} FAILED after {elapsed:.1f}s", file=sys.stderr)
-            for line in run_failures(result):
-                print(f"[{name}]   {line}", file=sys.stderr)
+            # Earlier new batches only enter the raw zone; the lifecycle then runs once, over all of them.
+            for request in requests[:-1]:
+                result = _execute(
+                    job,
+                    instance,
+                    uc,
+                    request,
+                    _run_config(spec, args, request.run_config),
+                    asset_selection=[uc.key(uc.raw_batch)],
+                )
+                _report(name, f"batch {request.partition_key}", result, time.monotonic() - started)
+            result = _execute(
+                job, instance, uc, requests[-1], _run_config(spec, args, requests[-1].run_config)
+            )
+        if not _report(
+            name, f"lifecycle on batch {requests[-1].partition_key}", result, time.monotonic() - started
+        ):
             failed.append(name)
             continue
         champion = result.output_for_node(f"{name}__champion_model")
         bento = result.output_for_node(f"{name}__champion_bento")
-        print(f"[{name}] lifecycle run {result.run_id} succeeded in {elapsed:.1f}s")
         print(f"[{name}] registered version {champion['version']}: {champion['decision']['reason']}")
         print(
             f"[{name}] champion: models:/{name}@champion = version {champion['champion_version']}; bento {bento}"
@@ -58,11 +129,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """What the landing sensors would start now, run in process: one lifecycle run per new file."""
-    from dagster import DagsterInstance, RunRequest, build_sensor_context
+    """What the landing sensors would start now, run in process: one lifecycle run per new batch."""
+    from dagster import DagsterInstance
 
     from aimass_pipeline.definitions import build_definitions
-    from aimass_pipeline.resources import LakeResource, LandingZoneResource
+    from aimass_pipeline.use_case import UseCase
 
     settings = ready_settings()
     specs = use_case_specs()
@@ -70,47 +141,24 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for name in names:
         spec_or_exit(specs, name)
     defs = build_definitions(specs)
-    resources = {
-        "landing": LandingZoneResource(root=str(settings.landing_root)),
-        "lake": LakeResource(url=settings.lake_url),
-    }
     failed = []
     with DagsterInstance.get() as instance:
         for name in names:
+            uc = UseCase(specs[name])
             # No cursor: the raw zone alone decides what is new, so a file retried from quarantine counts.
-            with build_sensor_context(instance=instance, cursor=None, resources=resources) as context:
-                outcome = defs.resolve_sensor_def(f"{name}_landing_sensor")(context)
-            requests = [
-                r for r in (outcome if isinstance(outcome, list) else []) if isinstance(r, RunRequest)
-            ]
+            requests = _new_batches(uc, settings, settle_s=args.settle_s)
             if not requests:
                 print(f"[{name}] nothing new in {settings.landing_dir(name)}")
                 continue
             job = defs.resolve_job_def(f"{name}_lifecycle")
             for request in requests:
-                file = request.tags["aimass/batch_file"]
-                run_config = {
-                    **request.run_config,
-                    "loggers": {"console": {"config": {"log_level": args.log_level}}},
-                }
-                if args.max_trials is not None:
-                    run_config["ops"] = {
-                        **run_config["ops"],
-                        **{
-                            f"{name}__{family}_params": {"config": {"max_trials": args.max_trials}}
-                            for family in specs[name].families
-                        },
-                    }
-                result = job.execute_in_process(
-                    instance=instance, run_config=run_config, tags=request.tags, raise_on_error=False
+                what = f"batch {request.partition_key} ({request.tags['aimass/batch_files']})"
+                started = time.monotonic()
+                result = _execute(
+                    job, instance, uc, request, _run_config(specs[name], args, request.run_config)
                 )
-                if result.success:
-                    print(f"[{name}] {file}: lifecycle run {result.run_id} succeeded")
-                    continue
-                print(f"[{name}] {file}: lifecycle run {result.run_id} FAILED", file=sys.stderr)
-                for line in run_failures(result):
-                    print(f"[{name}]   {line}", file=sys.stderr)
-                failed.append(f"{name}:{file}")
+                if not _report(name, what, result, time.monotonic() - started):
+                    failed.append(f"{name}:{request.partition_key}")
     for entry in quarantined(settings, names):
         print(f"[{entry['use_case']}] in quarantine: {entry['quarantined_file']} [{entry['rule']}]")
     return 1 if failed else 0

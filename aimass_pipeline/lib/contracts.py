@@ -30,6 +30,7 @@ class Contract:
     features: tuple[Column, ...]
     description: str = ""
     extra_columns_allowed: bool = False
+    max_reject_share: float = 0.0
 
     @property
     def is_binary(self) -> bool:

@@ -1,7 +1,14 @@
-"""The data lake: an fsspec URL (a local folder or ``s3://bucket/prefix``) with an immutable raw zone."""
+"""The data lake: an fsspec URL (a local folder or ``s3://bucket/prefix``) with an immutable raw zone.
+
+Raw zone: ``raw/<use case>/batch=<batch id>/`` holds the batch's landed files under their own names and
+one ``manifest.json`` listing them (``members``: source_file, sha256, size, data_path) with the batch's
+``ingested_order``. The manifest is written last: a folder without one is not a stored batch. Each file
+content (sha256) is stored once per use case, whichever batch it came in.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -11,6 +18,12 @@ import fsspec
 import pandas as pd
 
 from aimass_pipeline.lib.landing import LandedFile
+
+_CHUNK = 1 << 20
+
+
+class LandedFileChanged(RuntimeError):
+    """A landed file's bytes differ from those the sensor hashed: it was replaced while being read."""
 
 
 def storage_options_from_env() -> dict:
@@ -63,6 +76,11 @@ class Lake:
     def read_parquet(self, *parts: str) -> pd.DataFrame:
         return pd.read_parquet(io.BytesIO(self.read_bytes(*parts)))
 
+    def raw_manifest(self, use_case: str, batch_id: str) -> dict | None:
+        """The manifest of a stored batch, or None when the raw zone does not hold it (complete)."""
+        parts = ("raw", use_case, f"batch={batch_id}", "manifest.json")
+        return json.loads(self.read_bytes(*parts)) if self.exists(*parts) else None
+
     def raw_batches(self, use_case: str) -> list[dict]:
         """Manifests of every batch in the raw zone, oldest first."""
         base = self.path("raw", use_case)
@@ -76,20 +94,68 @@ class Lake:
                     manifests.append(json.load(handle))
         return sorted(manifests, key=lambda m: (m["ingested_order"], m["batch_id"]))
 
-    def store_raw_batch(self, use_case: str, landed: LandedFile) -> tuple[dict, bool]:
-        """Copy a landed file into the raw zone once; the manifest is written last so a crash
-        half-way leaves no batch that looks complete. Returns (manifest, newly_stored)."""
-        folder = ("raw", use_case, f"batch={landed.batch_id}")
-        if self.exists(*folder, "manifest.json"):
-            return json.loads(self.read_bytes(*folder, "manifest.json")), False
-        self.write_bytes(landed.path.read_bytes(), *folder, landed.name)
-        manifest = {
-            "batch_id": landed.batch_id,
-            "source_file": landed.name,
-            "sha256": landed.sha256,
-            "size": landed.size,
-            "ingested_order": len(self.raw_batches(use_case)),
-            "data_path": self.uri(*folder, landed.name),
+    def stored_hashes(self, use_case: str) -> dict[str, str]:
+        """sha256 of every file in the raw zone -> the batch holding it."""
+        return {
+            m["sha256"]: manifest["batch_id"]
+            for manifest in self.raw_batches(use_case)
+            for m in members(manifest)
         }
+
+    def _copy_in(self, landed: LandedFile, target: str) -> None:
+        """Stream a landed file into the lake, hashing what was read; never holds the file in memory."""
+        digest = hashlib.sha256()
+        with landed.path.open("rb") as source, self.fs.open(target, "wb") as sink:
+            for chunk in iter(lambda: source.read(_CHUNK), b""):
+                digest.update(chunk)
+                sink.write(chunk)
+        if digest.hexdigest() != landed.sha256:
+            raise LandedFileChanged(
+                f"{landed.path} changed after it was listed: sha256 {landed.sha256[:16]}... when listed, "
+                f"{digest.hexdigest()[:16]}... when copied (replaced or still being written). Nothing was "
+                "stored; the file stays in the landing zone and a later tick takes its new bytes."
+            )
+
+    def store_raw_batch(self, use_case: str, batch_id: str, landed: list[LandedFile]) -> tuple[dict, bool]:
+        """Copy a batch's landed files into the raw zone once, with one manifest listing them, written
+        last so a crash half-way leaves no batch that looks complete. Returns (manifest, newly_stored).
+        Raises LandedFileChanged, storing nothing, when a file's bytes are not those listed."""
+        existing = self.raw_manifest(use_case, batch_id)
+        if existing is not None:
+            return existing, False
+        folder = ("raw", use_case, f"batch={batch_id}")
+        self.fs.makedirs(self.path(*folder), exist_ok=True)
+        try:
+            for file in landed:
+                self._copy_in(file, self.path(*folder, file.name))
+        except BaseException:
+            if self.fs.exists(self.path(*folder)):
+                self.fs.rm(self.path(*folder), recursive=True)
+            raise
+        manifest = {
+            "batch_id": batch_id,
+            "members": [
+                {
+                    "source_file": file.name,
+                    "sha256": file.sha256,
+                    "size": file.size,
+                    "data_path": self.uri(*folder, file.name),
+                }
+                for file in landed
+            ],
+            "ingested_order": len(self.raw_batches(use_case)),
+        }
+        if len(landed) == 1:
+            # The one-file form readers of the layout before batching know (lineage, older tools).
+            manifest.update(
+                {k: manifest["members"][0][k] for k in ("source_file", "sha256", "size", "data_path")}
+            )
         self.write_bytes(json.dumps(manifest, indent=2).encode(), *folder, "manifest.json")
         return manifest, True
+
+
+def members(manifest: dict) -> list[dict]:
+    """The files of a stored batch; a manifest from before batching describes its one file at top level."""
+    if "members" in manifest:
+        return manifest["members"]
+    return [{k: manifest[k] for k in ("source_file", "sha256", "size", "data_path")}]

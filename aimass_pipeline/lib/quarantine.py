@@ -43,7 +43,8 @@ def unsafe_name_reason(name: str) -> str | None:
     return None
 
 
-def _check_name(path: Path) -> None:
+def check_name(path: Path) -> None:
+    """Raise DataContractError for a landed file whose name must not travel into the lake."""
     # A caller handing over landing/../x.csv has a traversal even though Path.name looks harmless.
     reason = unsafe_name_reason(path.name) or ("the path contains '..'" if ".." in path.parts else None)
     if reason:
@@ -79,7 +80,7 @@ def _check_bytes(path: Path) -> None:
 
 def precheck(path: Path, contract: Contract) -> None:
     """Raise DataContractError if the landed file at ``path`` must not enter the raw zone."""
-    _check_name(path)
+    check_name(path)
     # Parquet is binary by design; its reader validates it instead.
     if path.suffix.lower() != ".parquet":
         _check_bytes(path)

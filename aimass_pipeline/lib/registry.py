@@ -28,6 +28,7 @@ _MODEL_PACKAGES = (
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
+CODE_VERSION_TAG = "aimass.code_version"
 
 
 def ensure_store(tracking_uri: str) -> None:
@@ -53,12 +54,15 @@ def log_candidate(
     metrics: dict[str, float],
     example: pd.DataFrame,
     tags: dict[str, str],
+    code_version: str,
     dataset: Dataset | None = None,
     serialization: str = "skops",
     trusted_types: list[str] | None = None,
 ) -> tuple[str, str]:
     """One MLflow run per fitted candidate: params, metrics, the training data set, the model with its
-    signature and an input example; returns (run_id, model_uri)."""
+    signature and an input example; returns (run_id, model_uri). ``code_version`` (lib.lineage.code_version)
+    is tagged ``aimass.code_version``, which a registered version reaches through its run id (`aimass trace`)."""
+    tags = {**tags, CODE_VERSION_TAG: code_version}
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params(dict(params))
         mlflow.log_metrics(metrics)

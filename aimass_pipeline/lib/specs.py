@@ -68,6 +68,9 @@ class DataSpec(_Strict):
     image: ImageSpec | None = None
     derive_ratios: bool = False
     seed_source: str | None = None
+    # Rows breaking a row-level rule go to the rejects table while their share of a file stays at or below
+    # this; above it the whole file is quarantined. 0 means any bad row quarantines the file.
+    max_reject_share: float = Field(default=0.0, ge=0, lt=1)
 
     @field_validator("classes")
     @classmethod
@@ -133,6 +136,20 @@ class CompressionSpec(_Strict):
     tolerance: float = Field(default=0.002, ge=0)
 
 
+class MonitoringSpec(_Strict):
+    """When served traffic counts as drifted from the champion's training data, and how often to look."""
+
+    psi_threshold: float = Field(default=0.2, gt=0)
+    ks_alpha: float = Field(default=0.01, gt=0, lt=1)
+    # Share of features that must drift (PSI over the threshold) before retraining is launched.
+    drifted_feature_share: float = Field(default=0.3, gt=0, le=1)
+    prediction_psi_threshold: float = Field(default=0.2, gt=0)
+    min_rows: int = Field(default=200, ge=10)
+    window_hours: int = Field(default=24, ge=1)
+    cooldown_s: float = Field(default=3600, ge=0)
+    cron: str = "*/15 * * * *"
+
+
 class UseCaseSpec(_Strict):
     name: str
     description: str
@@ -148,6 +165,7 @@ class UseCaseSpec(_Strict):
     tuning: TuningSpec = TuningSpec()
     gate: GateSpec
     compression: CompressionSpec = CompressionSpec()
+    monitoring: MonitoringSpec = MonitoringSpec()
 
     @field_validator("name")
     @classmethod
@@ -175,6 +193,7 @@ class UseCaseSpec(_Strict):
             target=self.data.target,
             classes=tuple(self.data.classes),
             description=self.description,
+            max_reject_share=self.data.max_reject_share,
             features=tuple(
                 Column(c.name, c.kind, c.nullable, c.min, c.max, tuple(c.categories))
                 for c in self.data.all_columns()

@@ -71,6 +71,23 @@ def quality_expectations(contract: Contract) -> list:
     return expectations
 
 
+def model_table_expectations(contract: Contract, label: str, min_rows: int) -> list:
+    """What training may rely on after transformation: one row per key, integer labels in range, the
+    contract's features still within its rules, each row traceable to its batch, and enough rows."""
+    import great_expectations.expectations as gxe
+
+    expectations = [
+        gxe.ExpectTableRowCountToBeBetween(min_value=min_rows),
+        gxe.ExpectColumnValuesToBeUnique(column=contract.key),
+        gxe.ExpectColumnValuesToNotBeNull(column=contract.key),
+        gxe.ExpectColumnValuesToBeInSet(column=label, value_set=list(range(len(contract.classes)))),
+        gxe.ExpectColumnValuesToNotBeNull(column="batch_id"),
+    ]
+    return expectations + [
+        e for e in quality_expectations(contract) if getattr(e, "column", None) in contract.feature_names
+    ]
+
+
 def _describe(result) -> ExpectationOutcome:
     config = result.expectation_config
     kwargs = {k: v for k, v in config.kwargs.items() if k not in ("column", "batch_id")}

@@ -1,26 +1,14 @@
 """Registration: the best candidate becomes a registry version; ``champion`` moves only through the gate."""
 
-import subprocess
-
 import pandas as pd
 from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, asset, asset_check
 
 from aimass_pipeline.lib.gate import decide
+from aimass_pipeline.lib.lineage import code_version
 from aimass_pipeline.lib.model_card import render_model_card
 from aimass_pipeline.lib.registry import champion_version, load_model, promote, register_version, run_url
 from aimass_pipeline.resources import MlflowResource
 from aimass_pipeline.use_case import LABEL, UseCase
-
-
-def code_version() -> str:
-    """The git commit of the checkout the code runs from ("unknown" outside a git checkout)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
-        )
-    except OSError:
-        return "unknown"
-    return out.stdout.strip() or "unknown"
 
 
 def build_registration(uc: UseCase) -> list:

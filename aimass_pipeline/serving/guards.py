@@ -1,4 +1,7 @@
-"""What guards and observes the serving API: API-key auth, Prometheus metrics, quiet logs for bad input."""
+"""What guards and observes the serving API: API-key auth, Prometheus metrics, quiet logs for bad input.
+
+The other status codes of a rejected request (413, 415, 400, 422) are ``request_limits``'.
+"""
 
 import hmac
 import logging
@@ -9,6 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from aimass_pipeline.serving.request_limits import ASGIApp, validation_status
+
 log = logging.getLogger(__name__)
 
 
@@ -17,8 +22,8 @@ OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
 
 
 class RejectedInputWithoutTraceback(logging.Filter):
-    """BentoML answers a request that fails validation with a 400 naming the field, and also logs it as an
-    ERROR with a full traceback; a client's typo is not a server error, so log one INFO line instead."""
+    """BentoML logs a request that fails validation as an ERROR with a full traceback; a client's typo is
+    not a server error, so log one INFO line instead."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
@@ -26,7 +31,8 @@ class RejectedInputWithoutTraceback(logging.Filter):
             errors = "; ".join(
                 f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
             )
-            record.msg, record.args = "%s -> 400 (%s)", (record.getMessage(), errors)
+            status = validation_status(exc.errors())
+            record.msg, record.args = "%s -> %d (%s)", (record.getMessage(), status, errors)
             record.levelno, record.levelname = logging.INFO, "INFO"
             record.exc_info, record.exc_text = None, None
         return True
@@ -69,12 +75,6 @@ class ServiceMetrics:
             if cls._instance is None:
                 cls._instance = cls()
             return cls._instance
-
-
-ASGIApp = Callable[
-    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-    Awaitable[None],
-]
 
 
 class ApiKeyMiddleware:

@@ -5,6 +5,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetOut, MetadataValue, Output, asset, multi_asset
 
 from aimass_pipeline.lib.compression import compress
+from aimass_pipeline.lib.lineage import code_version
 from aimass_pipeline.lib.models import get_family
 from aimass_pipeline.lib.models.ensemble import SoftVotingEnsemble
 from aimass_pipeline.lib.registry import ensure_experiment, log_candidate, run_url
@@ -105,6 +106,7 @@ def _candidate(uc: UseCase, family_name: str):
             dataset=dataset,
             serialization=_serialization(family, served is not estimator),
             trusted_types=family.skops_trusted_types,
+            code_version=code_version(),
             tags={
                 "aimass.use_case": uc.name,
                 "aimass.family": family_name,
@@ -179,6 +181,7 @@ def _ensemble(uc: UseCase):
             dataset=mlflow_api.data.from_pandas(training_set, name=f"{uc.name}_training_set", targets=LABEL),
             # Members may be ONNX heads or quantised torch modules, which skops cannot store.
             serialization="cloudpickle",
+            code_version=code_version(),
             tags={
                 "aimass.use_case": uc.name,
                 "aimass.family": "ensemble",

@@ -1,11 +1,12 @@
 """Transformation: dbt models (their tests surface as asset checks), or a Python model table for use
 cases whose spec says ``transformation: python``."""
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetKey, asset
+from dagster import AssetExecutionContext, AssetKey, Config, asset
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from aimass_pipeline.lib.features import model_table
@@ -26,14 +27,29 @@ class AimassDbtTranslator(DagsterDbtTranslator):
         return "transformation"
 
 
+class DbtBuildConfig(Config):
+    """``batch_id`` rebuilds only that landed batch's rows of the incremental models; empty rebuilds all.
+    ``full_refresh`` recreates them, as needed after a model's columns change (dbt refuses otherwise)."""
+
+    batch_id: str = ""
+    full_refresh: bool = False
+
+
+def dbt_build_args(config: DbtBuildConfig) -> list[str]:
+    args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
+    if config.batch_id.strip():
+        args += ["--vars", json.dumps({"batch_id": config.batch_id.strip()})]
+    return args
+
+
 @dbt_assets(
     manifest=ensure_manifest(),
     dagster_dbt_translator=AimassDbtTranslator(
         settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
     ),
 )
-def warehouse_models(context: AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build"], context=context).stream()
+def warehouse_models(context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+    yield from dbt.cli(dbt_build_args(config), context=context).stream()
 
 
 def build_transformation(uc: UseCase) -> list:

@@ -60,12 +60,12 @@ def test_ingest_quarantines_a_bad_file_and_says_why(tmp_path: Path) -> None:
     landing.mkdir(parents=True)
     (landing / "semi.csv").write_text("application_id;Status\n1;good\n")
 
-    first = _aimass(home, "ingest", "--use-case", "credit_risk", "--log-level", "ERROR")
+    first = _aimass(home, "ingest", "--use-case", "credit_risk", "--settle-s", "0", "--log-level", "ERROR")
     assert first.returncode == 1
     assert "collection.all_quarantined" in first.stderr and "[columns.missing]" in first.stdout
     assert list(landing.iterdir()) == []
     [reason] = (home / "quarantine" / "credit_risk").glob("*-semi.csv.json")
     assert json.loads(reason.read_text())["rule"] == "columns.missing"
 
-    second = _aimass(home, "ingest", "--use-case", "credit_risk")
+    second = _aimass(home, "ingest", "--use-case", "credit_risk", "--settle-s", "0")
     assert second.returncode == 0 and "nothing new" in second.stdout

@@ -1,0 +1,79 @@
+"""champion_reference: a promoted version's training features and holdout predictions land in the lake under
+its version, and the registry points at them; a rejected challenger leaves the champion's reference alone."""
+
+import pickle
+
+import numpy as np
+import pytest
+from dagster import DagsterInstance, SourceAsset, materialize
+from mlflow.tracking import MlflowClient
+
+from aimass_pipeline.lib.drift_reference import MissingReferenceError, load_reference
+from aimass_pipeline.lib.lake import Lake
+from aimass_pipeline.monitoring.reference import REFERENCE_TAG, build_reference
+from aimass_pipeline.resources import LakeIOManager, LakeResource, MlflowResource
+from aimass_pipeline.use_case import LABEL
+from aimass_pipeline_tests.monitoring.traffic import CLASSES, FEATURES, UC
+
+
+def _run(settings, lake: Lake, training_set, evaluation: dict, champion: dict):
+    lake.write_parquet(training_set, "assets", UC.name, "training_set.parquet")
+    lake.write_bytes(pickle.dumps(evaluation), "assets", UC.name, "candidate_evaluation.pkl")
+    lake.write_bytes(pickle.dumps(champion), "assets", UC.name, "champion_model.pkl")
+    resource = LakeResource(url=settings.lake_url)
+    with DagsterInstance.get() as instance:
+        result = materialize(
+            [
+                *build_reference(UC),
+                *(SourceAsset(UC.key(n)) for n in ("training_set", "candidate_evaluation", "champion_model")),
+            ],
+            resources={
+                "lake": resource,
+                "mlflow": MlflowResource(
+                    tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifacts_uri
+                ),
+                "io_manager": LakeIOManager(lake=resource),
+            },
+            instance=instance,
+        )
+    assert result.success
+    return result.output_for_node(f"{UC.name}__champion_reference")
+
+
+def test_promoted_version_gets_its_reference_and_a_rejected_one_does_not(home, credit_frame) -> None:
+    settings, _ = home
+    lake = Lake(settings.lake_url)
+    training = credit_frame.head(300).assign(
+        **{LABEL: (credit_frame["Status"].head(300) == "bad").astype(int)}
+    )
+    proba = np.tile([0.8, 0.2], (120, 1))
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    client.create_model_version(UC.name, "unused-source")
+
+    promoted = _run(
+        settings,
+        lake,
+        training,
+        {"best_proba": proba},
+        {"version": "2", "promoted": True, "champion_version": "2"},
+    )
+
+    assert promoted["written"] and promoted["version"] == "2"
+    reference = load_reference(lake, UC.name, "2", CLASSES)
+    assert list(reference.features.columns) == FEATURES and len(reference.features) == 300
+    assert reference.proba.shape == (120, 2)
+    assert client.get_model_version(UC.name, "2").tags[REFERENCE_TAG] == reference.features_uri
+
+    client.create_model_version(UC.name, "unused-source")
+    rejected = _run(
+        settings,
+        lake,
+        training.head(50),
+        {"best_proba": proba[:10]},
+        {"version": "3", "promoted": False, "champion_version": "2"},
+    )
+
+    assert not rejected["written"] and rejected["version"] == "2"
+    assert len(load_reference(lake, UC.name, "2", CLASSES).features) == 300
+    with pytest.raises(MissingReferenceError, match="version 3 has no drift reference"):
+        load_reference(lake, UC.name, "3", CLASSES)
