@@ -51,6 +51,8 @@ bench: setup
 	$(BIN)/python -m bench.model_families
 	$(BIN)/python -m bench.compression
 	$(BIN)/python -m bench.serving
+	$(BIN)/python -m bench.ingestion
+	$(BIN)/python -m bench.loop_latency
 
 clean:
 	rm -rf $(VENV) .aimass dbt/target dbt/logs

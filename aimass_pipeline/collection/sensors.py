@@ -27,6 +27,12 @@ class LandingTick:
     cursor: str
 
 
+def _describe(names: list[str]) -> str:
+    if not names:
+        return "(already in the raw zone)"
+    return names[0] if len(names) == 1 else f"{names[0]} (+{len(names) - 1} more)"
+
+
 def batch_request(uc: UseCase, batch: Batch) -> RunRequest:
     names = [m.name for m in batch.members]
     return RunRequest(
@@ -47,7 +53,7 @@ def batch_request(uc: UseCase, batch: Batch) -> RunRequest:
         tags={
             "aimass/use_case": uc.name,
             "aimass/batch_id": batch.batch_id,
-            "aimass/batch_files": names[0] if len(names) == 1 else f"{names[0]} (+{len(names) - 1} more)",
+            "aimass/batch_files": _describe(names),
         },
     )
 
