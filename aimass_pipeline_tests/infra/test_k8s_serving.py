@@ -113,7 +113,8 @@ def test_a_built_bento_carries_the_dockerfile_containerize_uses(
     settings = _bento_settings(lifecycle_home, monkeypatch)
     result = subprocess.run(
         [*bentoml_executable(), "get", f"{USE_CASE}:latest", "-o", "path"],
-        env=settings.child_env(),
+        # BentoML prints through rich, which wraps a long path at the console width (80 without a tty).
+        env=settings.child_env() | {"COLUMNS": "10000"},
         capture_output=True,
         text=True,
         timeout=120,
