@@ -24,10 +24,14 @@ def _reject_text_and_bool(value: Any) -> Any:
 def _field_type(col: Column) -> Any:
     if col.kind == "category":
         return Literal[col.categories] if col.categories else str
-    number = int if col.kind == "int" else float
-    # Field before the validator, or pydantic writes "ge"/"le" instead of "minimum"/"maximum" into the
-    # JSON schema, and generated clients (and schemathesis) cannot see the range.
-    return Annotated[number, Field(ge=col.min, le=col.max), BeforeValidator(_reject_text_and_bool)]
+    if col.kind == "float":
+        # Strict floats take JSON numbers (ints too) and refuse text and booleans inside pydantic's core: a
+        # Python validator per value cost 30k calls for a 1,000-row request of 30 columns.
+        return Annotated[float, Field(strict=True, ge=col.min, le=col.max)]
+    # Lax ints accept 3.0 (a JSON writer's whole number), so text and booleans are refused by hand. Field
+    # before the validator, or pydantic writes "ge"/"le" instead of "minimum"/"maximum" into the JSON
+    # schema, and generated clients (and schemathesis) cannot see the range.
+    return Annotated[int, Field(ge=col.min, le=col.max), BeforeValidator(_reject_text_and_bool)]
 
 
 def _example_value(col: Column) -> Any:

@@ -247,7 +247,7 @@ class ChampionService:
         """Score the records in one call: for big requests and low concurrency."""
         served = self.follower.current  # read once: the whole request uses one model
         request_id = uuid.uuid4().hex
-        outputs = self._score(served, [r.model_dump() for r in records], request_id)
+        outputs = self._score(served, [dict(r.__dict__) for r in records], request_id)
         return PredictResponse(
             request_id=request_id,
             model_name=served.name,
@@ -269,7 +269,7 @@ class ChampionService:
         concurrent small requests. The answer is one prediction per record, each naming its model."""
         served = self.follower.current
         # The request_id of the prediction log names the server-side batch here, not a client's request.
-        outputs = self._score(served, [r.model_dump() for r in records], uuid.uuid4().hex)
+        outputs = self._score(served, [dict(r.__dict__) for r in records], uuid.uuid4().hex)
         return [
             BatchPrediction(model_name=served.name, model_version=served.version, **out)  # type: ignore[arg-type]
             for out in outputs
