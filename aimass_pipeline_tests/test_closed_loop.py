@@ -22,15 +22,14 @@ from dagster import DagsterInstance, RunRequest
 from aimass_pipeline.catalog import use_case_specs
 from aimass_pipeline.collection.sensors import landing_tick
 from aimass_pipeline.definitions import build_definitions
-from aimass_pipeline.lib.bento import restore_default_signals, serve_command
 from aimass_pipeline.lib.datasets import packaged_frame
 from aimass_pipeline.lib.lake import Lake
 from aimass_pipeline.lib.specs import PACKAGED_SPECS
 from aimass_pipeline.monitoring.run import monitoring_outputs, run_monitoring, tick_drift_sensor
 from aimass_pipeline.settings import Settings
 from aimass_pipeline.use_case import UseCase
-from aimass_pipeline_tests.conftest import AIMASS, ROOT, env_for, free_port
-from aimass_pipeline_tests.serving.test_bento_service import _stop, _wait_ready
+from aimass_pipeline_tests.bento_server import bento_server
+from aimass_pipeline_tests.conftest import AIMASS, ROOT, env_for
 
 UC = "loop_cancer"
 POLL_S = 1.0
@@ -122,57 +121,44 @@ def test_drift_retrains_and_the_running_endpoint_swaps_to_the_new_champion(aimas
     defs = build_definitions(use_case_specs())
     _collect_only(settings, UseCase(use_case_specs()[UC]), drifted, defs)
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = settings.home / "serve.log"
     env = settings.child_env() | {"AIMASS_CHAMPION_POLL_S": str(POLL_S), "AIMASS_PREDICTION_FLUSH_S": "0.2"}
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            serve_command(settings, UC, port),
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=restore_default_signals,
-            start_new_session=True,
-        )
-    load = SteadyLoad(url, _records(data.iloc[:1], features)[0])
-    worker = threading.Thread(target=load.run)
-    try:
-        _wait_ready(url, server, log_path)
+    with bento_server(settings, UC, settings.home / "serve.log", env) as server:
+        url = server.url
+        load = SteadyLoad(url, _records(data.iloc[:1], features)[0])
+        worker = threading.Thread(target=load.run)
         worker.start()
-        for start in range(0, 300, 50):
-            response = requests.post(
-                f"{url}/predict", json={"records": _records(drifted.iloc[start : start + 50], features)}
-            )
-            assert response.status_code == 200, response.text
-            assert response.json()["model_version"] == "1"
-        time.sleep(1.0)  # two flushes of the prediction log
+        try:
+            for start in range(0, 300, 50):
+                response = requests.post(
+                    f"{url}/predict", json={"records": _records(drifted.iloc[start : start + 50], features)}
+                )
+                assert response.status_code == 200, response.text
+                assert response.json()["model_version"] == "1"
+            time.sleep(1.0)  # two flushes of the prediction log
 
-        with DagsterInstance.get() as instance:
-            detected_at = time.monotonic()
-            reports = monitoring_outputs(run_monitoring(UC, instance, defs), UC)
-            assert reports["feature_drift"]["retrain_recommended"], reports["feature_drift"]["reason"]
-            request, _ = tick_drift_sensor(defs, UC, instance)
-            assert isinstance(request, RunRequest), request
-            assert request.tags["aimass/trigger"] == "drift"
-            retrain = defs.resolve_job_def(f"{UC}_retrain").execute_in_process(
-                instance=instance, run_config=request.run_config or {}, tags=request.tags
-            )
-        champion = retrain.output_for_node(f"{UC}__champion_model")
-        assert str(champion["champion_version"]) == "2", champion["decision"]
-        promoted_at = time.monotonic()
+            with DagsterInstance.get() as instance:
+                detected_at = time.monotonic()
+                reports = monitoring_outputs(run_monitoring(UC, instance, defs), UC)
+                assert reports["feature_drift"]["retrain_recommended"], reports["feature_drift"]["reason"]
+                request, _ = tick_drift_sensor(defs, UC, instance)
+                assert isinstance(request, RunRequest), request
+                assert request.tags["aimass/trigger"] == "drift"
+                retrain = defs.resolve_job_def(f"{UC}_retrain").execute_in_process(
+                    instance=instance, run_config=request.run_config or {}, tags=request.tags
+                )
+            champion = retrain.output_for_node(f"{UC}__champion_model")
+            assert str(champion["champion_version"]) == "2", champion["decision"]
+            promoted_at = time.monotonic()
 
-        deadline = promoted_at + POLL_S + 30
-        while not any(v == "2" and t >= promoted_at for t, v in load.answers):
-            assert time.monotonic() < deadline, f"still version 1 after {deadline - promoted_at:.0f} s"
-            time.sleep(0.1)
-        swapped_at = next(t for t, v in load.answers if v == "2" and t >= promoted_at)
-        time.sleep(1.0)
-    finally:
-        load.stop.set()
-        if worker.is_alive():
+            deadline = promoted_at + POLL_S + 30
+            while not any(v == "2" and t >= promoted_at for t, v in load.answers):
+                assert time.monotonic() < deadline, f"still version 1 after {deadline - promoted_at:.0f} s"
+                time.sleep(0.1)
+            swapped_at = next(t for t, v in load.answers if v == "2" and t >= promoted_at)
+            time.sleep(1.0)
+        finally:
+            load.stop.set()
             worker.join()
-        _stop(server)
 
     assert load.failures == [], load.failures[:5]
     versions = [v for _, v in load.answers]

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,14 +13,13 @@ import requests
 from dagster import DagsterInstance
 from mlflow.tracking import MlflowClient
 
-from aimass_pipeline.lib.bento import restore_default_signals, serve_command
 from aimass_pipeline.lib.landing import list_landed_files
 from aimass_pipeline.lib.registry import champion_version
 from aimass_pipeline.settings import Settings, load_settings
-from aimass_pipeline_tests.conftest import AIMASS, ROOT, env_for, free_port
+from aimass_pipeline_tests.bento_server import bento_server
+from aimass_pipeline_tests.conftest import AIMASS, ROOT, env_for
 
 USE_CASE = "credit_risk"
-READY_TIMEOUT_S = 120
 RECORD = {
     "Seniority": 3,
     "Home": "rent",
@@ -55,40 +51,11 @@ def served_prediction(lifecycle_home: Path) -> Iterator[dict]:
     so the log is flushed to the lake."""
     with pytest.MonkeyPatch.context() as mp:
         settings = _settings(lifecycle_home, mp)
-        port = free_port()
         env = {**settings.child_env(), "AIMASS_PREDICTION_FLUSH_S": "0.2"}
-        log_path = lifecycle_home.parent / "trace-serve.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                serve_command(settings, USE_CASE, port),
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=restore_default_signals,
-                start_new_session=True,
-            )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + READY_TIMEOUT_S
-            while True:
-                assert proc.poll() is None, f"bentoml serve exited:\n{log_path.read_text()[-3000:]}"
-                try:
-                    if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                assert time.monotonic() < deadline, f"not ready:\n{log_path.read_text()[-3000:]}"
-                time.sleep(0.5)
-            response = requests.post(f"{url}/predict", json={"records": [RECORD]}, timeout=30)
+        # Leaving the block is the clean stop (SIGTERM) that flushes the prediction log.
+        with bento_server(settings, USE_CASE, lifecycle_home.parent / "trace-serve.log", env) as server:
+            response = requests.post(f"{server.url}/predict", json={"records": [RECORD]}, timeout=30)
             assert response.status_code == 200, response.text
-        finally:
-            # SIGTERM is the clean stop that flushes the prediction log.
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
         yield response.json()
 
 

@@ -2,6 +2,7 @@
 it scores once the outcomes land. Each report carries ``retrain_recommended``, which the drift sensor reads."""
 
 import base64
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -9,7 +10,7 @@ from dagster import AssetExecutionContext, MetadataValue, asset
 
 from aimass_pipeline.lib.drift import DriftReport, feature_drift, prediction_drift, served_features
 from aimass_pipeline.lib.drift_plots import drift_png
-from aimass_pipeline.lib.drift_reference import load_reference
+from aimass_pipeline.lib.drift_reference import DriftReference, load_reference
 from aimass_pipeline.lib.live_performance import live_performance, read_labels
 from aimass_pipeline.lib.prediction_log import read_predictions
 from aimass_pipeline.lib.registry import champion_version
@@ -104,6 +105,55 @@ def build_monitoring(uc: UseCase) -> list:
         )
         return frame
 
+    def judged(
+        context: AssetExecutionContext,
+        subject: str,
+        served: pd.DataFrame,
+        lake: LakeResource,
+        mlflow: MlflowResource,
+        compare: Callable[[DriftReference, pd.DataFrame], tuple[DriftReport, bytes, str]],
+    ) -> dict:
+        """The champion's own window of traffic against its reference, or no verdict when there is too little."""
+        version, current = _champion_window(uc, served, mlflow)
+        report = _too_few(uc, subject, version, len(current))
+        png = None
+        if report is None:
+            reference = load_reference(lake.lake(), uc.name, version, classes)
+            report, png, reference_uri = compare(reference, current)
+            context.add_output_metadata({"reference_uri": reference_uri})
+        context.add_output_metadata(_report_metadata(report, version, png, lake, uc))
+        return _as_dict(report, version)
+
+    def compare_features(reference: DriftReference, current: pd.DataFrame) -> tuple[DriftReport, bytes, str]:
+        features = served_features(current, uc.contract.feature_names)
+        report = feature_drift(
+            reference.features,
+            features,
+            uc.contract.numeric_features,
+            uc.contract.categorical_features,
+            psi_threshold=monitoring.psi_threshold,
+            alpha=monitoring.ks_alpha,
+            drifted_share=monitoring.drifted_feature_share,
+        )
+        return report, drift_png(reference.features, features, report), reference.features_uri
+
+    def compare_predictions(
+        reference: DriftReference, current: pd.DataFrame
+    ) -> tuple[DriftReport, bytes, str]:
+        report = prediction_drift(
+            reference.proba, current, classes, monitoring.prediction_psi_threshold, monitoring.ks_alpha
+        )
+        proba = reference.proba
+        reference_frame = pd.DataFrame(
+            {
+                "probability": proba[:, 1] if len(classes) == 2 else proba.max(axis=1),
+                "top_probability": proba.max(axis=1),
+                "label": [classes[i] for i in proba.argmax(axis=1)],
+            }
+        )
+        png = drift_png(reference_frame, current.assign(top_probability=current["probability"]), report)
+        return report, png, reference.predictions_uri
+
     @asset(name="feature_drift", key_prefix=uc.name, ins=uc.ins("served_predictions"), group_name=GROUP)
     def feature_drift_report(
         context: AssetExecutionContext,
@@ -112,25 +162,7 @@ def build_monitoring(uc: UseCase) -> list:
         mlflow: MlflowResource,
     ) -> dict:
         """PSI and KS (numeric) or chi-square (categorical) per feature, against the champion's training data."""
-        version, current = _champion_window(uc, served_predictions, mlflow)
-        report = _too_few(uc, "feature drift", version, len(current))
-        png = None
-        if report is None:
-            reference = load_reference(lake.lake(), uc.name, version, classes)
-            features = served_features(current, uc.contract.feature_names)
-            report = feature_drift(
-                reference.features,
-                features,
-                uc.contract.numeric_features,
-                uc.contract.categorical_features,
-                psi_threshold=monitoring.psi_threshold,
-                alpha=monitoring.ks_alpha,
-                drifted_share=monitoring.drifted_feature_share,
-            )
-            png = drift_png(reference.features, features, report)
-            context.add_output_metadata({"reference_uri": reference.features_uri})
-        context.add_output_metadata(_report_metadata(report, version, png, lake, uc))
-        return _as_dict(report, version)
+        return judged(context, "feature drift", served_predictions, lake, mlflow, compare_features)
 
     @asset(name="prediction_drift", key_prefix=uc.name, ins=uc.ins("served_predictions"), group_name=GROUP)
     def prediction_drift_report(
@@ -140,27 +172,7 @@ def build_monitoring(uc: UseCase) -> list:
         mlflow: MlflowResource,
     ) -> dict:
         """Served predictions against the champion's own predictions on its holdout."""
-        version, current = _champion_window(uc, served_predictions, mlflow)
-        report = _too_few(uc, "prediction drift", version, len(current))
-        png = None
-        if report is None:
-            reference = load_reference(lake.lake(), uc.name, version, classes)
-            report = prediction_drift(
-                reference.proba, current, classes, monitoring.prediction_psi_threshold, monitoring.ks_alpha
-            )
-            ref_frame = pd.DataFrame(
-                {
-                    "probability": reference.proba[:, 1]
-                    if len(classes) == 2
-                    else reference.proba.max(axis=1),
-                    "top_probability": reference.proba.max(axis=1),
-                    "label": [classes[i] for i in reference.proba.argmax(axis=1)],
-                }
-            )
-            png = drift_png(ref_frame, current.assign(top_probability=current["probability"]), report)
-            context.add_output_metadata({"reference_uri": reference.predictions_uri})
-        context.add_output_metadata(_report_metadata(report, version, png, lake, uc))
-        return _as_dict(report, version)
+        return judged(context, "prediction drift", served_predictions, lake, mlflow, compare_predictions)
 
     @asset(name="live_performance", key_prefix=uc.name, ins=uc.ins("served_predictions"), group_name=GROUP)
     def live_performance_report(

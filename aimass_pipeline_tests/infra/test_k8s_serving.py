@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
 
-from aimass_pipeline.lib.bento import bentoml_executable, restore_default_signals, serve_command
+from aimass_pipeline.lib.bento import bentoml_executable
 from aimass_pipeline.serving.guards import OPEN_PATHS
 from aimass_pipeline.settings import Settings, load_settings
-from aimass_pipeline_tests.conftest import free_port
+from aimass_pipeline_tests.bento_server import bento_server
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "infra" / "k8s" / "serving.yaml"
@@ -31,7 +29,6 @@ ENV_READ = re.compile(r"""(?:environ(?:\.get)?\s*[\[(]|getenv\()\s*["']([A-Z][A-
 # Read by a library inside the service rather than by AIMass code.
 LIBRARY_ENV = {"MLFLOW_TRACKING_URI"}
 SECRET_ENV = re.compile(r"KEY|SECRET|PASSWORD|TOKEN")
-READY_TIMEOUT_S = 120
 
 
 def _docs() -> dict[str, dict]:
@@ -144,40 +141,11 @@ def test_probes_answer_on_a_served_bento_that_requires_a_key(
 ) -> None:
     settings = _bento_settings(lifecycle_home, monkeypatch)
     container = _container(_docs())
-    port = free_port()
     env = {**settings.child_env(), "AIMASS_API_KEY": "k8s-test-key", "AIMASS_PREDICTION_LOG": "off"}
-    log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            serve_command(settings, USE_CASE, port),
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=restore_default_signals,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        readiness = container["readinessProbe"]["httpGet"]["path"]
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            try:
-                if requests.get(f"{url}{readiness}", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.5)
+    readiness = container["readinessProbe"]["httpGet"]["path"]
+    with bento_server(settings, USE_CASE, tmp_path / "serve.log", env, ready_path=readiness) as server:
         for probe in ("readinessProbe", "livenessProbe"):
             path = container[probe]["httpGet"]["path"]
-            assert requests.get(f"{url}{path}", timeout=5).status_code == 200, path
+            assert requests.get(f"{server.url}{path}", timeout=5).status_code == 200, path
         # The key is really enforced, so the 200s above are the open paths, not an open server.
-        assert requests.post(f"{url}/predict", json={"records": []}, timeout=5).status_code == 401
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        assert requests.post(f"{server.url}/predict", json={"records": []}, timeout=5).status_code == 401

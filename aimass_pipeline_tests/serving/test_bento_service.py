@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,12 +26,11 @@ from aimass_pipeline.lib.bento import (
     NoChampionError,
     build_champion_bento,
     latest_bento_tag,
-    restore_default_signals,
-    serve_command,
 )
 from aimass_pipeline.lib.contracts import Contract
 from aimass_pipeline.lib.specs import load_specs
 from aimass_pipeline.settings import Settings, load_settings
+from aimass_pipeline_tests.bento_server import bento_server
 
 USE_CASE = "credit_risk"
 CONTRACT: Contract = load_specs()[USE_CASE].contract
@@ -53,9 +48,6 @@ PREPARED_ENV = (
     "BENTOML_DO_NOT_TRACK",
     "DAGSTER_DISABLE_TELEMETRY",
 )
-# Generous: a worker imports pandas, sklearn, mlflow and bentoml, which takes a minute on a busy 2-core box.
-READY_TIMEOUT_S = 240
-
 VALID = {
     "Seniority": 3,
     "Home": "rent",
@@ -156,37 +148,6 @@ def _crown(version: str) -> None:
     MlflowClient().set_registered_model_alias(USE_CASE, "champion", version)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"bentoml serve exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except (requests.ConnectionError, requests.Timeout):  # listening before the worker is up
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"bentoml serve not ready after {READY_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("aimass")
@@ -199,23 +160,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         for version in (first, second, first):
             _crown(version)
             bento_tag = build_champion_bento(settings, USE_CASE)
-        port = _free_port()
-        log_path = home / "bentoml-serve.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                serve_command(settings, USE_CASE, port),
-                env=settings.child_env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=restore_default_signals,
-                start_new_session=True,  # its own group, so teardown can reach the workers too
+        with bento_server(settings, USE_CASE, home / "bentoml-serve.log") as server:
+            yield Served(
+                settings=settings,
+                url=server.url,
+                bento_tag=bento_tag,
+                model=champion,
+                log_path=server.log_path,
             )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_ready(url, proc, log_path)
-            yield Served(settings=settings, url=url, bento_tag=bento_tag, model=champion, log_path=log_path)
-        finally:
-            _stop(proc)
 
 
 def _predict(served: Served, records: list[dict[str, Any]]) -> requests.Response:

@@ -6,7 +6,6 @@ test can promote version 2 and roll back while requests keep coming.
 
 import json
 import math
-import socket
 import subprocess
 import threading
 import time
@@ -25,6 +24,8 @@ from schemathesis import GenerationMode
 from aimass_pipeline.lib.bento import build_champion_bento, restore_default_signals, serve_command
 from aimass_pipeline.lib.registry import promote, rollback
 from aimass_pipeline.settings import Settings
+from aimass_pipeline_tests.bento_server import bento_server
+from aimass_pipeline_tests.conftest import free_port
 from aimass_pipeline_tests.serving.test_bento_service import (
     SPARSE,
     USE_CASE,
@@ -32,12 +33,9 @@ from aimass_pipeline_tests.serving.test_bento_service import (
     _crown,
     _prepared_settings,
     _register,
-    _stop,
     _train,
-    _wait_ready,
 )
 
-PORTS = range(4300, 4400)
 POLL_S = 1.0
 MAX_BODY_BYTES = 4 * 1024 * 1024
 JSON = {"Content-Type": "application/json"}
@@ -48,17 +46,6 @@ class Served:
     settings: Settings
     url: str
     log_path: Path
-
-
-def _port() -> int:
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS}")
 
 
 @pytest.fixture(scope="module")
@@ -75,28 +62,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 
 @pytest.fixture(scope="module")
 def served(built: Settings) -> Iterator[Served]:
-    port = _port()
-    log_path = built.home / "bentoml-serve-api.log"
     env = built.child_env() | {
         "AIMASS_CHAMPION_POLL_S": str(POLL_S),
         "AIMASS_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
         "AIMASS_PREDICTION_LOG": "off",
     }
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            serve_command(built, USE_CASE, port),
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=restore_default_signals,
-            start_new_session=True,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, proc, log_path)
-        yield Served(settings=built, url=url, log_path=log_path)
-    finally:
-        _stop(proc)
+    with bento_server(built, USE_CASE, built.home / "bentoml-serve-api.log", env) as server:
+        yield Served(settings=built, url=server.url, log_path=server.log_path)
 
 
 def _post(served: Served, path: str, body: Any, headers: dict[str, str] | None = None) -> requests.Response:
@@ -357,7 +329,7 @@ def test_an_unreachable_model_store_at_start_fails_clearly_after_retries(
 
     started = time.monotonic()
     result = subprocess.run(
-        [*serve_command(built, USE_CASE, _port())],
+        serve_command(built, USE_CASE, free_port()),
         env=env,
         capture_output=True,
         text=True,

@@ -21,19 +21,17 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from aimass_pipeline.lib.bento import build_champion_bento, restore_default_signals, serve_command
+from aimass_pipeline.lib.bento import build_champion_bento
 from aimass_pipeline.settings import Settings
+from aimass_pipeline_tests.bento_server import bento_server, stop
 from aimass_pipeline_tests.serving.test_bento_service import (
     SPARSE,
     USE_CASE,
     VALID,
     _crown,
-    _free_port,
     _prepared_settings,
     _register,
-    _stop,
     _train,
-    _wait_ready,
 )
 
 API_KEY = "s3cret-key-for-tests"
@@ -60,25 +58,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 
 @contextmanager
 def _serving(settings: Settings, name: str, **env: str) -> Iterator[tuple[Served, subprocess.Popen[bytes]]]:
-    port = _free_port()
-    log_path = settings.home / f"bentoml-serve-{name}.log"
     child_env = {k: v for k, v in settings.child_env().items() if not k.startswith("AIMASS_PREDICTION_")}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            serve_command(settings, USE_CASE, port),
-            env=child_env | env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=restore_default_signals,
-            start_new_session=True,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, proc, log_path)
+    log_path = settings.home / f"bentoml-serve-{name}.log"
+    with bento_server(settings, USE_CASE, log_path, child_env | env) as server:
         lake = Path(env.get("AIMASS_LAKE_URL", settings.lake_url))
-        yield Served(url=url, lake=lake, log_path=log_path), proc
-    finally:
-        _stop(proc)
+        yield Served(url=server.url, lake=lake, log_path=log_path), server.proc
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +218,7 @@ def test_a_clean_stop_flushes_the_buffer(built: Settings) -> None:
         ids = [p["prediction_id"] for p in _predict(served, [VALID, SPARSE], headers={})["predictions"]]
         time.sleep(1)
         assert _logged(served).empty, "nothing is written before the interval or the stop"
-        _stop(proc)
+        stop(proc)
         assert proc.returncode == 0, served.log_path.read_text()[-3000:]
 
     assert sorted(_logged(served)["prediction_id"]) == sorted(ids)
