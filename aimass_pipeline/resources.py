@@ -3,7 +3,6 @@
 import pickle
 from pathlib import Path
 
-import duckdb
 import mlflow
 import pandas as pd
 from dagster import (
@@ -17,7 +16,9 @@ from dagster import (
 from mlflow.tracking import MlflowClient
 
 from aimass_pipeline.lib.lake import Lake
+from aimass_pipeline.lib.landing_fs import Location, locate, quarantine_location
 from aimass_pipeline.settings import load_settings
+from aimass_pipeline.warehouse import WarehouseInputManager, warehouse_resource
 
 
 class LakeResource(ConfigurableResource):
@@ -31,11 +32,25 @@ class LakeResource(ConfigurableResource):
 
 
 class LandingZoneResource(ConfigurableResource):
-    """Where operators drop files, one folder per use case."""
+    """Where operators drop files, one folder per use case: a local folder or an ``s3://`` prefix
+    (credentials as the lake's); refused files go to ``<root>/../quarantine/<use case>``."""
 
     root: str
 
+    def root_location(self) -> Location:
+        options = load_settings().storage_options if "://" in self.root else {}
+        return locate(self.root, options)
+
+    def location(self, use_case: str) -> Location:
+        return self.root_location().child(use_case)
+
+    def quarantine(self, use_case: str) -> Location:
+        return quarantine_location(self.root_location(), use_case)
+
     def directory(self, use_case: str) -> Path:
+        """The use case's folder under a local root (the labels zone reads it with pathlib)."""
+        if "://" in self.root:
+            raise ValueError(f"{self.root} is not a local folder: use location({use_case!r})")
         return Path(self.root) / use_case
 
 
@@ -49,16 +64,6 @@ class MlflowResource(ConfigurableResource):
     def client(self) -> MlflowClient:
         mlflow.set_tracking_uri(self.tracking_uri)
         return MlflowClient(tracking_uri=self.tracking_uri)
-
-
-class WarehouseResource(ConfigurableResource):
-    """The DuckDB warehouse dbt builds into."""
-
-    path: str
-
-    def read_table(self, schema: str, table: str) -> pd.DataFrame:
-        with duckdb.connect(self.path, read_only=True) as conn:
-            return conn.execute(f'select * from "{schema}"."{table}"').df()
 
 
 class LakeIOManager(ConfigurableIOManager):
@@ -120,25 +125,12 @@ class LakeIOManager(ConfigurableIOManager):
         )
 
 
-class WarehouseInputManager(ConfigurableIOManager):
-    """Loads dbt-built tables (asset key ``[schema, table]``) from the warehouse as DataFrames."""
-
-    warehouse: ResourceDependency[WarehouseResource]
-
-    def handle_output(self, context: OutputContext, obj: object) -> None:
-        raise NotImplementedError("dbt writes warehouse tables; this manager only reads them")
-
-    def load_input(self, context: InputContext) -> pd.DataFrame:
-        schema, table = context.asset_key.path[-2], context.asset_key.path[-1]
-        return self.warehouse.read_table(schema, table)
-
-
 def default_resources() -> dict:
     """Resources bound to the variables ``Settings.prepare()`` exports (read when a run starts)."""
     from aimass_pipeline.transformation.project import dbt_resource
 
     lake = LakeResource(url=EnvVar("AIMASS_LAKE_URL"))
-    warehouse = WarehouseResource(path=EnvVar("AIMASS_WAREHOUSE_PATH"))
+    warehouse = warehouse_resource(load_settings())
     return {
         "lake": lake,
         "landing": LandingZoneResource(root=EnvVar("AIMASS_LANDING_ROOT")),
@@ -148,5 +140,5 @@ def default_resources() -> dict:
         "warehouse": warehouse,
         "io_manager": LakeIOManager(lake=lake),
         "warehouse_io": WarehouseInputManager(warehouse=warehouse),
-        "dbt": dbt_resource(),
+        "dbt": dbt_resource(warehouse.dbt_target),
     }

@@ -7,10 +7,12 @@ instance and the MLflow backend store for PostgreSQL and the lake for an ``s3://
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aimass_pipeline.lib.lake import storage_options_from_env
+from aimass_pipeline.lib.landing_fs import Location, locate, quarantine_location
 
 LOCAL = "local"
 PROD = "prod"
@@ -70,17 +72,34 @@ class Settings:
     mlflow_artifacts_uri: str
     storage_options: dict = field(default_factory=dict)
     pg_url: str | None = None
+    # Read when load_settings builds the Settings, for local and prod alike: a folder or an s3:// prefix.
+    landing_url: str | None = field(default_factory=lambda: os.environ.get("AIMASS_LANDING_URL") or None)
+    # prod: the PostgreSQL database dbt builds into and the prefix of its schemas (<prefix>_<use case>).
+    pg_warehouse_db: str | None = None
+    pg_warehouse_schema: str | None = None
 
     @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 
     @property
-    def landing_root(self) -> Path:
-        return self.home / "landing"
+    def landing_root(self) -> Path | str:
+        """``AIMASS_LANDING_URL``: a local folder (default AIMASS_HOME/landing) or an ``s3://`` prefix."""
+        url = self.landing_url or str(self.home / "landing")
+        return url.rstrip("/") if "://" in url else Path(url)
 
-    def landing_dir(self, use_case: str) -> Path:
-        return self.landing_root / use_case
+    def landing_dir(self, use_case: str) -> Path | str:
+        root = self.landing_root
+        return root / use_case if isinstance(root, Path) else f"{root}/{use_case}"
+
+    def landing_location(self, use_case: str) -> Location:
+        """A use case's landing folder on its filesystem (s3 credentials as the lake's)."""
+        options = self.storage_options if isinstance(self.landing_root, str) else {}
+        return locate(self.landing_root, options).child(use_case)
+
+    def quarantine_location(self, use_case: str) -> Location:
+        """Beside the landing root: AIMASS_HOME/quarantine/<use case>, or s3://bucket/quarantine/<use case>."""
+        return quarantine_location(self.landing_location(use_case).parent, use_case)
 
     @property
     def labels_root(self) -> Path:
@@ -97,7 +116,8 @@ class Settings:
 
     @property
     def dbt_target(self) -> str:
-        return "dev"
+        """The dbt profile target: DuckDB (``dev``) locally, PostgreSQL (``prod``) in production."""
+        return "prod" if self.env == PROD else "dev"
 
     def child_env(self) -> dict[str, str]:
         """Environment for processes AIMass starts (dagster, mlflow, bentoml, dbt)."""
@@ -118,7 +138,13 @@ class Settings:
             BENTOML_DO_NOT_TRACK="true",
             DAGSTER_DISABLE_TELEMETRY="true",
             OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
+            AIMASS_DBT_TARGET=self.dbt_target,
         )
+        if self.env == PROD:
+            env.update(
+                AIMASS_PG_WAREHOUSE_DB=str(self.pg_warehouse_db),
+                AIMASS_PG_WAREHOUSE_SCHEMA=str(self.pg_warehouse_schema),
+            )
         return env
 
     def prepare(self) -> Settings:
@@ -126,7 +152,7 @@ class Settings:
         mlflow_dir = self.home / "mlflow"
         for path in (
             self.dagster_home,
-            self.landing_root,
+            *([self.landing_root] if isinstance(self.landing_root, Path) else []),
             self.labels_root,
             self.warehouse_path.parent,
             self.bentoml_home,
@@ -180,6 +206,17 @@ def load_settings(home: str | Path | None = None) -> Settings:
     os.environ.setdefault("AIMASS_PG_PORT", port)
     os.environ.setdefault("AIMASS_PG_PASSWORD", password)
     _require("AIMASS_PG_DAGSTER_DB")
+    warehouse_db = os.environ.get("AIMASS_PG_WAREHOUSE_DB", "warehouse")
+    warehouse_schema = os.environ.get("AIMASS_PG_WAREHOUSE_SCHEMA", "aimass")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", warehouse_schema):
+        # dbt-postgres quotes the schemas it derives from this prefix: anything but lower-case
+        # identifier characters would name schemas that unquoted SQL cannot reach.
+        raise ValueError(
+            f"AIMASS_PG_WAREHOUSE_SCHEMA must be lower-case letters, digits and _, got {warehouse_schema!r}"
+        )
+    # The code location's resources (EnvVar) and dbt's prod profile read these two even without prepare().
+    os.environ.setdefault("AIMASS_PG_WAREHOUSE_DB", warehouse_db)
+    os.environ.setdefault("AIMASS_PG_WAREHOUSE_SCHEMA", warehouse_schema)
     return Settings(
         env=env,
         home=root,
@@ -188,4 +225,6 @@ def load_settings(home: str | Path | None = None) -> Settings:
         mlflow_artifacts_uri=os.environ.get("AIMASS_ARTIFACTS_URL") or str(root / "mlflow" / "artifacts"),
         storage_options=storage_options_from_env(),
         pg_url=f"postgresql://{auth}@{host}:{port}",
+        pg_warehouse_db=warehouse_db,
+        pg_warehouse_schema=warehouse_schema,
     )

@@ -23,9 +23,10 @@ from aimass_pipeline.lib.contracts import Contract
 from aimass_pipeline.lib.errors import DataContractError
 from aimass_pipeline.lib.ingestion import IngestReport, ingest_file
 from aimass_pipeline.lib.lake import Lake, members
-from aimass_pipeline.lib.landing import LandedFile
+from aimass_pipeline.lib.landing import LandedFile, landed_file
+from aimass_pipeline.lib.landing_fs import Location
 from aimass_pipeline.lib.preprocessing import META_COLUMNS
-from aimass_pipeline.lib.quarantine import check_name, quarantine, quarantine_dir_for
+from aimass_pipeline.lib.quarantine import check_name, quarantine
 from aimass_pipeline.lib.validation import schema_expectations
 from aimass_pipeline.quality import suite_check
 from aimass_pipeline.resources import LakeResource, LandingZoneResource
@@ -42,10 +43,6 @@ class BatchFiles(Config):
     """The landed files of this batch as the sensor hashed them; empty for a batch the raw zone holds."""
 
     members: list[LandedMember] = []
-
-
-def quarantine_dir(landing: LandingZoneResource, use_case: str) -> Path:
-    return quarantine_dir_for(Path(landing.root), use_case)
 
 
 @dataclass
@@ -103,7 +100,7 @@ def _rejects_markdown(rejects: pd.DataFrame, limit: int = 20) -> str:
     return "\n".join(lines) + more
 
 
-def _landed(folder: Path, config: BatchFiles, batch_id: str) -> list[LandedFile]:
+def _landed(folder: Location, config: BatchFiles, batch_id: str) -> list[LandedFile]:
     if not config.members:
         raise FileNotFoundError(
             f"batch {batch_id} is not in the raw zone and the run names no landed file for it: a new batch "
@@ -112,7 +109,7 @@ def _landed(folder: Path, config: BatchFiles, batch_id: str) -> list[LandedFile]
     for member in config.members:
         if Path(member.name).name != member.name or member.name in ("", ".", ".."):
             raise ValueError(f"batch {batch_id}: {member.name!r} is not a file name in {folder}")
-    return [LandedFile(m.name, folder / m.name, m.sha256, m.size) for m in config.members]
+    return [landed_file(folder, m.name, m.sha256, m.size) for m in config.members]
 
 
 def build_collection(uc: UseCase) -> list:
@@ -140,7 +137,7 @@ def build_collection(uc: UseCase) -> list:
         and line each row came from. A file breaking the contract goes to quarantine instead."""
         batch_id = context.partition_key
         store = lake.lake()
-        jail = quarantine_dir(landing, uc.name)
+        folder, jail = landing.location(uc.name), landing.quarantine(uc.name)
         manifest = store.raw_manifest(uc.name, batch_id)
         quarantined: list[dict] = []
         duplicates: list[str] = []
@@ -148,16 +145,18 @@ def build_collection(uc: UseCase) -> list:
         if manifest is None:
             elsewhere = store.stored_hashes(uc.name)
             frames, accepted, rejected, reports = [], [], [], []
-            for landed in _landed(landing.directory(uc.name), config, batch_id):
+            for landed in _landed(folder, config, batch_id):
                 if landed.sha256 in elsewhere:
                     # Grouped again after a lost cursor: the raw zone keeps each content once.
                     duplicates.append(f"{landed.name} (in batch {elsewhere[landed.sha256]})")
                     continue
                 try:
                     check_name(landed.path)
-                    validated = _validated_batch(str(landed.path), batch_id, uc.contract)
+                    validated = _validated_batch(
+                        landed.source().url(), batch_id, uc.contract, folder.storage_options or None
+                    )
                 except DataContractError as error:
-                    moved = quarantine(landed.path, error, jail)
+                    moved = quarantine(landed.source(), error, jail)
                     context.log.warning(f"quarantined {landed.name} as {moved}: {error}")
                     quarantined.append({"file": landed.name, "rule": error.rule, "message": str(error)})
                     continue

@@ -1,5 +1,6 @@
-"""A sensor per use case on its landing zone: each new batch becomes a dynamic partition and one run,
-exactly once across restarts and lost cursors (cursor, content hashes, raw zone, run keys)."""
+"""A sensor per use case on its landing zone (a local folder or an s3:// prefix): each new batch becomes a
+dynamic partition and one run, exactly once across restarts and lost cursors (cursor, content hashes, raw
+zone, run keys), and once more each time an operator retries it from quarantine."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from dagster import (
 
 from aimass_pipeline.lib.lake import Lake
 from aimass_pipeline.lib.landing import MAX_BATCHES_PER_TICK, SETTLE_S, Batch, LandingCursor, plan_batches
+from aimass_pipeline.lib.landing_fs import Location, locate, quarantine_location
+from aimass_pipeline.lib.quarantine import retry_counts
 from aimass_pipeline.resources import LakeResource, LandingZoneResource
 from aimass_pipeline.use_case import UseCase
 
@@ -33,11 +36,17 @@ def _describe(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{names[0]} (+{len(names) - 1} more)"
 
 
+def run_key(uc: UseCase, batch: Batch) -> str:
+    """Dagster launches at most one run per run key, also after a restart with a lost cursor; a batch
+    retried from quarantine carries its attempt, so its bytes get the new run the operator asked for."""
+    key = f"{uc.name}:{batch.batch_id}"
+    return f"{key}:retry{batch.attempt}" if batch.attempt else key
+
+
 def batch_request(uc: UseCase, batch: Batch) -> RunRequest:
     names = [m.name for m in batch.members]
     return RunRequest(
-        # Dagster launches at most one run per run key, also after a restart with a lost cursor.
-        run_key=f"{uc.name}:{batch.batch_id}",
+        run_key=run_key(uc, batch),
         partition_key=batch.batch_id,
         run_config={
             "ops": {
@@ -60,7 +69,7 @@ def batch_request(uc: UseCase, batch: Batch) -> RunRequest:
 
 def landing_tick(
     uc: UseCase,
-    landing_dir: Path,
+    landing_dir: Location | Path | str,
     lake: Lake,
     cursor: str | None,
     *,
@@ -69,9 +78,16 @@ def landing_tick(
 ) -> LandingTick:
     """What one sensor tick decides: the runs to request, the partitions to add, the next cursor.
     `aimass ingest` calls it too, so scripts take files exactly as the sensor does."""
+    folder = locate(landing_dir)
     stored = set(lake.stored_hashes(uc.name))
+    retries = retry_counts(quarantine_location(folder.parent, uc.name))
     batches, after = plan_batches(
-        landing_dir, LandingCursor.from_json(cursor), stored, settle_s=settle_s, max_batches=max_batches
+        folder,
+        LandingCursor.from_json(cursor),
+        stored,
+        retries=retries,
+        settle_s=settle_s,
+        max_batches=max_batches,
     )
     return LandingTick(
         requests=[batch_request(uc, b) for b in batches],
@@ -89,7 +105,7 @@ def build_landing_sensor(uc: UseCase, job: JobDefinition, settle_s: float = SETT
         description=f"Starts the {uc.name} lifecycle for each new batch of files in its landing zone.",
     )
     def landing_sensor(context: SensorEvaluationContext, landing: LandingZoneResource, lake: LakeResource):
-        folder = landing.directory(uc.name)
+        folder = landing.location(uc.name)
         tick = landing_tick(uc, folder, lake.lake(), context.cursor, settle_s=settle_s)
         if not tick.requests:
             return SensorResult(

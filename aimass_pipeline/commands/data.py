@@ -11,12 +11,12 @@ from aimass_pipeline.settings import load_settings
 
 
 def quarantined(settings, names: list[str]) -> list[dict]:
-    from aimass_pipeline.lib.quarantine import list_quarantined, quarantine_dir_for
+    from aimass_pipeline.lib.quarantine import list_quarantined
 
     return [
         {"use_case": name, **entry}
         for name in names
-        for entry in list_quarantined(quarantine_dir_for(settings.landing_root, name))
+        for entry in list_quarantined(settings.quarantine_location(name))
     ]
 
 
@@ -35,15 +35,13 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine_retry(args: argparse.Namespace) -> int:
-    from aimass_pipeline.lib.quarantine import quarantine_dir_for, retry
+    from aimass_pipeline.lib.quarantine import retry
 
     settings = load_settings().prepare()
     spec_or_exit(use_case_specs(), args.use_case)
     try:
         landed = retry(
-            quarantine_dir_for(settings.landing_root, args.use_case),
-            args.file,
-            settings.landing_dir(args.use_case),
+            settings.quarantine_location(args.use_case), args.file, settings.landing_location(args.use_case)
         )
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         raise SystemExit(f"aimass: {exc}") from exc

@@ -33,7 +33,7 @@ def _new_batches(uc, settings, settle_s: float) -> list:
     lake = LakeResource(url=settings.lake_url).lake()
     requests, cursor = [], None
     while True:
-        tick = landing_tick(uc, settings.landing_dir(uc.name), lake, cursor, settle_s=settle_s)
+        tick = landing_tick(uc, settings.landing_location(uc.name), lake, cursor, settle_s=settle_s)
         if not tick.requests:
             return requests
         requests.extend(tick.requests)
@@ -82,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         spec = spec_or_exit(specs, name)
         uc = UseCase(spec)
         if spec.data.seed_source:
-            seeded = seed_landing_zone(settings.landing_dir(name), spec.contract, spec.data.seed_source)
+            seeded = seed_landing_zone(settings.landing_location(name), spec.contract, spec.data.seed_source)
             if seeded:
                 print(f"[{name}] landed the first batch: {seeded}")
         job = defs.resolve_job_def(f"{name}_lifecycle")

@@ -174,7 +174,7 @@ def _jsonl_chunks(source: Source, contract: Contract, chunk_rows: int) -> Iterat
     seen: set[str] = set()
 
     def flush(records: list[dict], lines: list[int]) -> pa.Table:
-        # Nested objects become parent_child columns, as landing.as_csv_bytes flattens them.
+        # Nested objects become parent_child columns, the names a contract gives them.
         frame = pd.json_normalize(records, sep="_")
         unexpected = [c for c in frame.columns if c not in contract.raw_columns]
         if unexpected and not contract.extra_columns_allowed:

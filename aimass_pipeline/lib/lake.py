@@ -20,6 +20,9 @@ import pandas as pd
 from aimass_pipeline.lib.landing import LandedFile
 
 _CHUNK = 1 << 20
+# (endpoint options, manifest URL) -> the manifest's bytes; manifests are immutable once written.
+_MANIFESTS: dict[tuple[str, str], bytes] = {}
+_MAX_CACHED_MANIFESTS = 100_000
 
 
 class LandedFileChanged(RuntimeError):
@@ -76,23 +79,44 @@ class Lake:
     def read_parquet(self, *parts: str) -> pd.DataFrame:
         return pd.read_parquet(io.BytesIO(self.read_bytes(*parts)))
 
+    def _manifest(self, path: str) -> dict | None:
+        """The manifest at ``path`` (inside the lake's filesystem), None when there is none. A manifest is
+        written last and never changed, so once read it is kept in this process: a sensor tick on S3
+        then costs one listing of the raw zone, not a GET per stored batch."""
+        key = (
+            json.dumps(self.storage_options.get("client_kwargs", {}), sort_keys=True),
+            self.fs.unstrip_protocol(path),
+        )
+        data = _MANIFESTS.get(key)
+        if data is None:
+            try:
+                # cat_file is a plain GET: no cached listing (stale in a long-lived process) decides.
+                data = self.fs.cat_file(path)
+            except FileNotFoundError:
+                return None
+            if len(_MANIFESTS) >= _MAX_CACHED_MANIFESTS:
+                _MANIFESTS.clear()
+            _MANIFESTS[key] = data
+        return json.loads(data)
+
     def raw_manifest(self, use_case: str, batch_id: str) -> dict | None:
         """The manifest of a stored batch, or None when the raw zone does not hold it (complete)."""
-        parts = ("raw", use_case, f"batch={batch_id}", "manifest.json")
-        return json.loads(self.read_bytes(*parts)) if self.exists(*parts) else None
+        return self._manifest(self.path("raw", use_case, f"batch={batch_id}", "manifest.json"))
 
     def raw_batches(self, use_case: str) -> list[dict]:
         """Manifests of every batch in the raw zone, oldest first."""
-        base = self.path("raw", use_case)
-        if not self.fs.exists(base):
+        try:
+            # refresh: other processes store batches; a listing cached by s3fs would never show them.
+            entries = self.fs.ls(self.path("raw", use_case), detail=False, refresh=True)
+        except FileNotFoundError:
             return []
-        manifests = []
-        for entry in sorted(self.fs.ls(base, detail=False)):
-            manifest = f"{entry}/manifest.json"
-            if self.fs.exists(manifest):
-                with self.fs.open(manifest, "rb") as handle:
-                    manifests.append(json.load(handle))
-        return sorted(manifests, key=lambda m: (m["ingested_order"], m["batch_id"]))
+        folders = sorted(
+            e.rstrip("/") for e in entries if e.rstrip("/").rsplit("/", 1)[-1].startswith("batch=")
+        )
+        manifests = [self._manifest(f"{folder}/manifest.json") for folder in folders]
+        return sorted(
+            (m for m in manifests if m is not None), key=lambda m: (m["ingested_order"], m["batch_id"])
+        )
 
     def stored_hashes(self, use_case: str) -> dict[str, str]:
         """sha256 of every file in the raw zone -> the batch holding it."""
@@ -105,7 +129,7 @@ class Lake:
     def _copy_in(self, landed: LandedFile, target: str) -> None:
         """Stream a landed file into the lake, hashing what was read; never holds the file in memory."""
         digest = hashlib.sha256()
-        with landed.path.open("rb") as source, self.fs.open(target, "wb") as sink:
+        with landed.source().open("rb") as source, self.fs.open(target, "wb") as sink:
             for chunk in iter(lambda: source.read(_CHUNK), b""):
                 digest.update(chunk)
                 sink.write(chunk)

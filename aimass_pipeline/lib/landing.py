@@ -1,27 +1,27 @@
 """The landing zone: where operators drop files for a use case, which of them are complete, and how they
-are grouped into batches.
+are grouped into batches. The zone is a local folder or an ``s3://`` prefix (lib/landing_fs.py).
 
-A file is taken once it is *settled*: its size and mtime are what the previous sensor tick recorded, or
-its mtime is older than the settle window. Dot-files and temporary suffixes are uploads in progress and
-never taken. Small files found together are grouped into one batch (at most ``MAX_BATCH_FILES`` files and
-``SMALL_FILE_BYTES`` bytes), so a flood of tiny files makes a handful of runs; a large file is a batch of
-its own. A batch of one file keeps the id ``sha256[:16]`` of that file; a group's id hashes the sorted
-member hashes, so the same files always make the same batch.
+A file is taken once it is *settled*: its size, mtime (and on S3 its ETag) are what the previous sensor
+tick recorded, or its mtime is older than the settle window. An S3 object is invisible until its upload is
+complete, but the rule still applies: an operator may replace it. Dot-files and temporary suffixes are
+uploads in progress and never taken. Small files found together are grouped into one batch (at most
+``MAX_BATCH_FILES`` files and ``SMALL_FILE_BYTES`` bytes), so a flood of tiny files makes a handful of
+runs; a large file is a batch of its own. A batch of one file keeps the id ``sha256[:16]`` of that file; a
+group's id hashes the sorted member hashes, so the same files always make the same batch.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import pandas as pd
+import fsspec
 
 from aimass_pipeline.lib.contracts import Contract
-from aimass_pipeline.lib.errors import DataContractError
+from aimass_pipeline.lib.landing_fs import Location, locate
 
 LANDED_SUFFIXES = (".csv", ".jsonl", ".parquet")
 # What upload tools, browsers and copy programs name a file while it is still being written.
@@ -34,22 +34,38 @@ MAX_BATCHES_PER_TICK = 10
 
 @dataclass(frozen=True)
 class LandedFile:
+    """A landed file as listed: ``path`` is a Path in a local zone, the object's URL in a remote one,
+    where ``fs`` is the filesystem that reaches it."""
+
     name: str
-    path: Path
+    path: Path | str
     sha256: str
     size: int
+    fs: fsspec.AbstractFileSystem | None = field(default=None, compare=False, repr=False)
 
     @property
     def batch_id(self) -> str:
         return self.sha256[:16]
 
+    def source(self) -> Location:
+        if self.fs is None:
+            return locate(self.path)
+        return Location(self.fs, self.fs._strip_protocol(str(self.path)))
+
+
+def landed_file(folder: Location, name: str, sha256: str, size: int) -> LandedFile:
+    where = folder.child(name)
+    return LandedFile(name, where.native(), sha256, size, None if folder.is_local else folder.fs)
+
 
 @dataclass(frozen=True)
 class Batch:
-    """Landed files ingested together as one partition of the collection asset."""
+    """Landed files ingested together as one partition of the collection asset. ``attempt`` counts the
+    retries from quarantine of its files, so a retried batch is a new run (lib/quarantine.retry)."""
 
     batch_id: str
     members: tuple[LandedFile, ...]
+    attempt: int = 0
 
 
 def batch_id_for(hashes: list[str]) -> str:
@@ -58,45 +74,49 @@ def batch_id_for(hashes: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()[:16]
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def file_sha256(path: Location | Path | str) -> str:
+    return locate(path).sha256()
 
 
-def is_candidate(path: Path) -> bool:
+def is_candidate_name(name: str) -> bool:
     """A data file by its name, not an upload in progress; says nothing about whether it is complete."""
-    name = path.name
     return (
         not name.startswith(".")
         and not name.lower().endswith(INCOMPLETE_SUFFIXES)
-        and path.suffix.lower() in LANDED_SUFFIXES
-        and path.is_file()
+        and Path(name).suffix.lower() in LANDED_SUFFIXES
     )
 
 
-def list_landed_files(landing_dir: Path) -> list[LandedFile]:
+def _candidates(folder: Location) -> list[dict]:
+    return sorted(
+        (e for e in folder.entries() if e["type"] == "file" and is_candidate_name(e["name"])),
+        key=lambda e: e["name"],
+    )
+
+
+def list_landed_files(landing_dir: Location | Path | str) -> list[LandedFile]:
     """Every data file in the landing zone by name, hashed, whether settled or not."""
-    if not landing_dir.is_dir():
-        return []
+    folder = locate(landing_dir)
     files = []
-    for path in sorted(landing_dir.iterdir()):
-        if not is_candidate(path):
-            continue
+    for entry in _candidates(folder):
         try:
-            files.append(LandedFile(path.name, path, file_sha256(path), path.stat().st_size))
+            sha256 = folder.child(entry["name"]).sha256()
         except FileNotFoundError:
             # Moved away while listing (a run quarantined it): a sensor tick must not fail for that.
             continue
+        files.append(landed_file(folder, entry["name"], sha256, entry["size"]))
     return files
+
+
+def taken_key(sha256: str, attempt: int) -> str:
+    return sha256 if not attempt else f"{sha256}@{attempt}"
 
 
 @dataclass
 class LandingCursor:
-    """What a tick leaves for the next: each file's size, mtime and (once settled) hash, and the hashes
-    a run was requested for. Only files still in the landing zone are kept, so it stays small."""
+    """What a tick leaves for the next: each file's size, mtime, hash (once settled) and ETag, and the
+    files (hash, with the retry attempt once retried) a run was requested for. Only files still in the
+    landing zone are kept, so it stays small."""
 
     files: dict[str, list] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)
@@ -115,28 +135,27 @@ class LandingCursor:
         return cls(files=data["files"], taken=set(data["taken"]))
 
 
-def _settled_files(landing_dir: Path, before: LandingCursor, now: float, settle_s: float):
+def _settled_files(folder: Location, before: LandingCursor, now: float, settle_s: float):
     files: dict[str, list] = {}
     settled: list[tuple[int, str, LandedFile]] = []
-    if not landing_dir.is_dir():
-        return files, settled
-    for path in sorted(landing_dir.iterdir()):
+    for entry in _candidates(folder):
+        name, size, mtime_ns, etag = entry["name"], entry["size"], entry["mtime_ns"], entry["etag"]
+        known = before.files.get(name)
+        unchanged = (
+            known is not None
+            and known[:2] == [size, mtime_ns]
+            and (known[3] if len(known) > 3 else None) == etag
+        )
+        if not unchanged and now - mtime_ns / 1e9 < settle_s:
+            # Still being written, or too new to tell: look again next tick.
+            files[name] = [size, mtime_ns, None, etag]
+            continue
         try:
-            if not is_candidate(path):
-                continue
-            stat = path.stat()
-            size, mtime_ns = stat.st_size, stat.st_mtime_ns
-            known = before.files.get(path.name)
-            unchanged = known is not None and known[0] == size and known[1] == mtime_ns
-            if not unchanged and now - mtime_ns / 1e9 < settle_s:
-                # Still being written, or too new to tell: look again next tick.
-                files[path.name] = [size, mtime_ns, None]
-                continue
-            sha256 = known[2] if unchanged and known[2] else file_sha256(path)
+            sha256 = known[2] if unchanged and known[2] else folder.child(name).sha256()
         except FileNotFoundError:
             continue
-        files[path.name] = [size, mtime_ns, sha256]
-        settled.append((mtime_ns, path.name, LandedFile(path.name, path, sha256, size)))
+        files[name] = [size, mtime_ns, sha256, etag]
+        settled.append((mtime_ns, name, landed_file(folder, name, sha256, size)))
     return files, settled
 
 
@@ -165,10 +184,11 @@ def group_batches(files: list[LandedFile], small_file_bytes: int, max_batch_file
 
 
 def plan_batches(
-    landing_dir: Path,
+    landing_dir: Location | Path | str,
     cursor: LandingCursor | None,
     stored: set[str],
     *,
+    retries: dict[str, int] | None = None,
     settle_s: float = SETTLE_S,
     now: float | None = None,
     small_file_bytes: int = SMALL_FILE_BYTES,
@@ -178,52 +198,39 @@ def plan_batches(
     """The new batches to ingest now and the cursor for the next tick.
 
     A file is new when its hash is neither in the raw zone (``stored``) nor taken by an earlier tick,
-    so a renamed copy, a restart and a lost cursor all add nothing. Batches beyond ``max_batches`` are
-    left for later ticks."""
+    so a renamed copy, a restart and a lost cursor all add nothing. ``retries`` (sha256 -> times put
+    back from quarantine) makes a retried file new again, also when the retry came between two ticks.
+    Batches beyond ``max_batches`` are left for later ticks."""
     before = cursor or LandingCursor()
-    files, settled = _settled_files(landing_dir, before, time.time() if now is None else now, settle_s)
+    attempts = retries or {}
+    folder = locate(landing_dir)
+    files, settled = _settled_files(folder, before, time.time() if now is None else now, settle_s)
     fresh: dict[str, LandedFile] = {}
     for _, _, landed in sorted(settled, key=lambda item: (item[0], item[1])):
-        if landed.sha256 not in before.taken and landed.sha256 not in stored:
+        key = taken_key(landed.sha256, attempts.get(landed.sha256, 0))
+        if key not in before.taken and landed.sha256 not in stored:
             fresh.setdefault(landed.sha256, landed)
-    batches = group_batches(list(fresh.values()), small_file_bytes, max_batch_files)[:max_batches]
-    present = {entry[2] for entry in files.values() if entry[2]}
-    taken = (before.taken | {m.sha256 for b in batches for m in b.members}) & present
-    return batches, LandingCursor(files=files, taken=taken)
+    batches = [
+        replace(b, attempt=sum(attempts.get(m.sha256, 0) for m in b.members))
+        for b in group_batches(list(fresh.values()), small_file_bytes, max_batch_files)[:max_batches]
+    ]
+    present = {taken_key(entry[2], attempts.get(entry[2], 0)) for entry in files.values() if entry[2]}
+    now_taken = {taken_key(m.sha256, attempts.get(m.sha256, 0)) for b in batches for m in b.members}
+    return batches, LandingCursor(files=files, taken=(before.taken | now_taken) & present)
 
 
-def seed_landing_zone(landing_dir: Path, contract: Contract, source: str) -> Path | None:
+def seed_landing_zone(
+    landing_dir: Location | Path | str, contract: Contract, source: str
+) -> Path | str | None:
     """Land a packaged data set as the first batch when the zone has never held a file."""
     from aimass_pipeline.lib.datasets import packaged_frame
 
-    landing_dir.mkdir(parents=True, exist_ok=True)
-    if any(landing_dir.iterdir()):
+    folder = locate(landing_dir)
+    folder.makedirs()
+    if folder.entries():
         return None
-    target = landing_dir / f"{contract.use_case}_0001.csv"
-    partial = landing_dir / f".{target.name}.partial"
-    packaged_frame(source, contract).to_csv(partial, index=False)
-    partial.rename(target)
-    return target
-
-
-def as_csv_bytes(name: str, data: bytes) -> bytes:
-    """A landed JSON Lines or Parquet file as the CSV text read_raw_batch parses, so every format meets
-    the same contract rules; nested JSON objects become ``parent_child`` columns. CSV passes unchanged."""
-    suffix = Path(name).suffix.lower()
-    if suffix not in (".jsonl", ".parquet"):
-        return data
-    if not data.strip():
-        raise DataContractError("the file is empty", source=name, rule="file.empty")
-    try:
-        if suffix == ".parquet":
-            frame = pd.read_parquet(io.BytesIO(data))
-        else:
-            records = [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
-            if not all(isinstance(r, dict) for r in records):
-                raise ValueError("every line must be a JSON object")
-            frame = pd.json_normalize(records, sep="_")
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise DataContractError(
-            f"not a readable {suffix[1:]} file: {exc}", source=name, rule="file.parse"
-        ) from exc
-    return frame.to_csv(index=False).encode("utf-8")
+    target = folder.child(f"{contract.use_case}_0001.csv")
+    partial = folder.child(f".{target.name}.partial")
+    partial.write_bytes(packaged_frame(source, contract).to_csv(index=False).encode("utf-8"))
+    partial.move_to(target)
+    return target.native()

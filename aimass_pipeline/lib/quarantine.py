@@ -1,31 +1,23 @@
 """Quarantine: landed files that break the contract leave the landing zone before the raw zone sees them.
 
 A quarantined file sits at ``<quarantine_dir>/<utc timestamp>-<name>`` next to ``<same>.json`` holding
-why; ``retry`` puts it back in the landing zone once an operator has fixed it (or the contract).
+why; ``retry`` puts it back in the landing zone once an operator has fixed it (or the contract), and
+counts the retry in ``<quarantine_dir>/.retries.json`` (sha256 -> retries) so the sensor starts a new
+run for bytes it has run before. The quarantine folder sits beside the landing root, on the same local
+disk or S3 bucket (lib/landing_fs.quarantine_location).
 """
 
 from __future__ import annotations
 
-import codecs
 import json
-import shutil
 import unicodedata
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from aimass_pipeline.lib.contracts import Contract
 from aimass_pipeline.lib.errors import DataContractError
-from aimass_pipeline.lib.landing import as_csv_bytes, file_sha256
-from aimass_pipeline.lib.preprocessing import clean_records, read_raw_batch
+from aimass_pipeline.lib.landing_fs import Location, locate
 
-_CHUNK = 1 << 20
-# Magic numbers of formats operators upload by mistake under a .csv name; NUL bytes catch the rest.
-_BINARY_MAGIC = (b"\x89PNG", b"PK\x03\x04", b"%PDF", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"PAR1")
-
-
-def quarantine_dir_for(landing_root: Path, use_case: str) -> Path:
-    """AIMASS_HOME/quarantine/<use case>, beside the landing root AIMASS_HOME/landing."""
-    return Path(landing_root).parent / "quarantine" / use_case
+RETRIES = ".retries.json"
 
 
 def unsafe_name_reason(name: str) -> str | None:
@@ -43,54 +35,14 @@ def unsafe_name_reason(name: str) -> str | None:
     return None
 
 
-def check_name(path: Path) -> None:
+def check_name(path: Path | str) -> None:
     """Raise DataContractError for a landed file whose name must not travel into the lake."""
-    # A caller handing over landing/../x.csv has a traversal even though Path.name looks harmless.
-    reason = unsafe_name_reason(path.name) or ("the path contains '..'" if ".." in path.parts else None)
+    parts = PurePosixPath(str(path)).parts
+    name = parts[-1] if parts else ""
+    # A caller handing over landing/../x.csv has a traversal even though the last part looks harmless.
+    reason = unsafe_name_reason(name) or ("the path contains '..'" if ".." in parts else None)
     if reason:
-        raise DataContractError(reason, source=path.name or str(path), rule="name.unsafe")
-
-
-def _check_bytes(path: Path) -> None:
-    """One streamed pass: binary content and bytes that are not UTF-8, before pandas guesses at them."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            if (offset == 0 and chunk.startswith(_BINARY_MAGIC)) or b"\x00" in chunk:
-                raise DataContractError(
-                    "binary content, not a CSV text file", source=path.name, rule="file.binary"
-                )
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                raise DataContractError(
-                    f"not UTF-8 text: byte {chunk[exc.start]:#04x} at offset {offset + exc.start}",
-                    source=path.name,
-                    rule="file.encoding",
-                ) from exc
-            offset += len(chunk)
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        raise DataContractError(
-            "not UTF-8 text: the file ends inside a character", source=path.name, rule="file.encoding"
-        ) from exc
-
-
-def precheck(path: Path, contract: Contract) -> None:
-    """Raise DataContractError if the landed file at ``path`` must not enter the raw zone."""
-    check_name(path)
-    # Parquet is binary by design; its reader validates it instead.
-    if path.suffix.lower() != ".parquet":
-        _check_bytes(path)
-    # The same conversion and parser the raw asset uses, so a file that passes here reads there too.
-    data = as_csv_bytes(path.name, path.read_bytes())
-    frame = read_raw_batch(data, path.name, "precheck", contract)
-    if frame.empty:
-        raise DataContractError("a header but no rows", source=path.name, rule="file.header_only")
-    # Types, categories and targets now, while one file's fault only holds back that file.
-    clean_records(frame, contract)
+        raise DataContractError(reason, source=name or str(path), rule="name.unsafe")
 
 
 def _now() -> datetime:
@@ -103,58 +55,80 @@ def _stored_name(name: str) -> str:
     return safe.replace("..", "__") or "unnamed"
 
 
-def quarantine(path: Path, error: DataContractError, quarantine_dir: Path) -> Path:
-    """Move ``path`` into ``quarantine_dir`` with a JSON reason file beside it; returns the new path."""
-    quarantine_dir.mkdir(parents=True, exist_ok=True)
+def quarantine(
+    path: Location | Path | str, error: DataContractError, quarantine_dir: Location | Path | str
+) -> Path | str:
+    """Move the landed file into ``quarantine_dir`` with a JSON reason file beside it; returns where it
+    went (a Path locally, a URL on S3). Landed file and quarantine share one filesystem."""
+    source, jail = locate(path), locate(quarantine_dir)
+    if source.fs.protocol != jail.fs.protocol:
+        raise ValueError(f"{source} and the quarantine {jail} are not on the same filesystem")
+    jail.makedirs()
     now = _now()
-    target = quarantine_dir / f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{_stored_name(path.name)}"
-    sha256 = file_sha256(path)
+    target = jail.child(f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{_stored_name(source.name)}")
     reason = {
-        "file": path.name,
-        "sha256": sha256,
+        "file": source.name,
+        "sha256": source.sha256(),
         "rule": error.rule,
         "message": str(error),
         "column": error.column,
         "rows": error.rows[:100],
         "quarantined_at": now.isoformat(),
     }
-    # The reason first: a crash in between leaves a reason without a file, never a file without one.
-    reason_path = target.with_name(target.name + ".json")
-    reason_path.write_text(json.dumps(reason, indent=2, ensure_ascii=False))
-    shutil.move(str(path), target)
-    return target
+    # The reason first: a crash in between leaves a reason without a file, never a file without one. On
+    # S3 the move is a copy, then a delete: a crash between them leaves the file in both places, and the
+    # next tick quarantines the landed copy again; nothing is lost.
+    jail.child(target.name + ".json").write_bytes(json.dumps(reason, indent=2, ensure_ascii=False).encode())
+    source.move_to(Location(source.fs, target.path))
+    return target.native()
 
 
-def list_quarantined(quarantine_dir: Path) -> list[dict]:
+def list_quarantined(quarantine_dir: Location | Path | str) -> list[dict]:
     """Every quarantined file, oldest first: its reason plus ``quarantined_file``, the name to retry."""
-    if not quarantine_dir.is_dir():
-        return []
+    jail = locate(quarantine_dir)
+    names = {e["name"] for e in jail.entries() if e["type"] == "file"}
     entries = []
-    for reason_path in sorted(quarantine_dir.glob("*.json")):
-        stored = reason_path.with_suffix("")
-        if not stored.is_file():
+    for reason_name in sorted(n for n in names if n.endswith(".json") and not n.startswith(".")):
+        stored = reason_name[: -len(".json")]
+        if stored not in names:
             continue
-        entries.append({**json.loads(reason_path.read_text()), "quarantined_file": stored.name})
+        reason = json.loads(jail.child(reason_name).read_bytes())
+        entries.append({**reason, "quarantined_file": stored})
     return entries
 
 
-def retry(quarantine_dir: Path, name: str, landing_dir: Path) -> Path:
+def retry_counts(quarantine_dir: Location | Path | str) -> dict[str, int]:
+    """sha256 -> how often a file with those bytes was put back into the landing zone."""
+    record = locate(quarantine_dir).child(RETRIES)
+    try:
+        return json.loads(record.read_bytes())
+    except FileNotFoundError:
+        return {}
+
+
+def retry(quarantine_dir: Location | Path | str, name: str, landing_dir: Location | Path | str) -> Path | str:
     """Move a quarantined file (by its quarantined or original name; the newest wins) back to landing."""
-    matches = [e for e in list_quarantined(quarantine_dir) if name in (e["quarantined_file"], e["file"])]
+    jail, landing = locate(quarantine_dir), locate(landing_dir)
+    matches = [e for e in list_quarantined(jail) if name in (e["quarantined_file"], e["file"])]
     if not matches:
-        raise FileNotFoundError(f"no quarantined file {name!r} in {quarantine_dir}")
+        raise FileNotFoundError(f"no quarantined file {name!r} in {jail}")
     entry = matches[-1]
     original = entry["file"]
     if unsafe_name_reason(original):
         raise ValueError(f"{original!r} cannot go back under its name: {unsafe_name_reason(original)}")
-    target = landing_dir / original
+    target = landing.child(original)
     if target.exists():
         raise FileExistsError(f"{target} exists; move it away first")
-    landing_dir.mkdir(parents=True, exist_ok=True)
-    stored = quarantine_dir / entry["quarantined_file"]
+    # Counted before the file moves: a crash in between over-counts (harmless), never under-counts, which
+    # would let the sensor take the retried bytes under the run key of their failed run and skip them.
+    counts = retry_counts(jail)
+    counts[entry["sha256"]] = counts.get(entry["sha256"], 0) + 1
+    jail.child(RETRIES).write_bytes(json.dumps(counts, indent=2, sort_keys=True).encode())
+    landing.makedirs()
+    stored = jail.child(entry["quarantined_file"])
     # A dot-name while moving: the sensor treats dot-files as uploads in progress.
-    partial = landing_dir / f".{original}.retry"
-    shutil.move(str(stored), partial)
-    partial.rename(target)
-    stored.with_name(stored.name + ".json").unlink()
-    return target
+    partial = landing.child(f".{original}.retry")
+    stored.move_to(partial)
+    partial.move_to(target)
+    jail.child(entry["quarantined_file"] + ".json").remove()
+    return target.native()

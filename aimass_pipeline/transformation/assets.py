@@ -6,12 +6,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetKey, Config, asset
+from dagster import AssetExecutionContext, AssetKey, AssetObservation, Config, asset
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from aimass_pipeline.catalog import use_case_specs
 from aimass_pipeline.lib.features import model_table
+from aimass_pipeline.lib.warehouse_load import LoadReport, lake_sources
+from aimass_pipeline.resources import LakeResource
 from aimass_pipeline.transformation.project import ensure_manifest
 from aimass_pipeline.use_case import LABEL, UseCase
+from aimass_pipeline.warehouse import WarehouseResource
 
 
 class AimassDbtTranslator(DagsterDbtTranslator):
@@ -42,13 +46,59 @@ def dbt_build_args(config: DbtBuildConfig) -> list[str]:
     return args
 
 
+MANIFEST_PATH = ensure_manifest()
+
+
+def load_sources(
+    context: AssetExecutionContext, warehouse: WarehouseResource, lake: LakeResource, batch_id: str
+) -> list[LoadReport]:
+    """Copy the lake tables the selected models' use cases read into the warehouse (prod: PostgreSQL),
+    each reported as an observation of the asset that wrote it."""
+    use_cases = {key.path[0] for key in context.selected_asset_keys}
+    sources = lake_sources(json.loads(MANIFEST_PATH.read_text()), use_cases)
+    specs = use_case_specs()
+    store = lake.lake()
+    reports = []
+    for source in sources:
+        if source.use_case not in specs:
+            raise KeyError(f"dbt models folder {source.use_case!r} has no use-case spec: {sorted(specs)}")
+        if not store.exists(*source.lake_parts):
+            raise FileNotFoundError(
+                f"dbt source {source.table} of {source.use_case}: {store.uri(*source.lake_parts)} does not "
+                "exist; materialize its preprocessing asset first"
+            )
+        frame = store.read_parquet(*source.lake_parts)
+        report = warehouse.load_source(
+            source.use_case, source.table, frame, key=specs[source.use_case].contract.key, batch_id=batch_id
+        )
+        context.log.info(f"loaded {source.use_case}/{source.table} into the warehouse: {report}")
+        context.log_event(
+            AssetObservation(asset_key=AssetKey(source.asset_key), metadata=report.as_metadata())
+        )
+        reports.append(report)
+    return reports
+
+
 @dbt_assets(
-    manifest=ensure_manifest(),
+    manifest=MANIFEST_PATH,
     dagster_dbt_translator=AimassDbtTranslator(
         settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
     ),
 )
-def warehouse_models(context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+def warehouse_models(
+    context: AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    lake: LakeResource,
+    config: DbtBuildConfig,
+):
+    if dbt.target != warehouse.dbt_target:
+        raise ValueError(
+            f"dbt runs target {dbt.target!r} but the warehouse resource is {type(warehouse).__name__} "
+            f"(target {warehouse.dbt_target!r}): both come from Settings.dbt_target"
+        )
+    if not warehouse.sources_in_lake:
+        load_sources(context, warehouse, lake, config.batch_id.strip())
     yield from dbt.cli(dbt_build_args(config), context=context).stream()
 
 

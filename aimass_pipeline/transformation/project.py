@@ -43,5 +43,8 @@ def ensure_manifest() -> Path:
     return manifest
 
 
-def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_DIR), dbt_executable=DBT_EXECUTABLE)
+def dbt_resource(target: str) -> DbtCliResource:
+    """dbt on ``target`` of profiles.yml (``Settings.dbt_target``: dev is DuckDB, prod PostgreSQL)."""
+    return DbtCliResource(
+        project_dir=dbt_project, profiles_dir=str(DBT_DIR), dbt_executable=DBT_EXECUTABLE, target=target
+    )

