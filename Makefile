@@ -52,6 +52,7 @@ bench: setup
 	$(BIN)/python -m bench.compression
 	$(BIN)/python -m bench.serving
 	$(BIN)/python -m bench.ingestion
+	$(BIN)/python -m bench.landing_tick
 	$(BIN)/python -m bench.loop_latency
 
 clean:
