@@ -17,7 +17,7 @@ from aimass_pipeline.monitoring.sensors import build_drift_sensor
 from aimass_pipeline.optimisation.assets import build_optimisation
 from aimass_pipeline.preprocessing.assets import build_preprocessing
 from aimass_pipeline.registration.assets import build_registration
-from aimass_pipeline.resources import LandingZoneResource, default_resources
+from aimass_pipeline.resources import LabelsZoneResource, default_resources
 from aimass_pipeline.training.assets import build_training
 from aimass_pipeline.transformation.assets import build_transformation, warehouse_models
 from aimass_pipeline.transformation.checks import build_model_table_check
@@ -62,7 +62,7 @@ def build_definitions(specs: dict[str, UseCaseSpec]) -> Definitions:
         resources={
             **default_resources(),
             "bento": BentoResource(home=EnvVar("BENTOML_HOME")),
-            "labels": LandingZoneResource(root=EnvVar("AIMASS_LABELS_ROOT")),
+            "labels": LabelsZoneResource(root=EnvVar("AIMASS_LABELS_ROOT")),
         },
         executor=in_process_executor,
     )

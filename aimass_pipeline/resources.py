@@ -1,7 +1,6 @@
 """Typed resources for every external system; values come from the environment at run time only."""
 
 import pickle
-from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -47,11 +46,15 @@ class LandingZoneResource(ConfigurableResource):
     def quarantine(self, use_case: str) -> Location:
         return quarantine_location(self.root_location(), use_case)
 
-    def directory(self, use_case: str) -> Path:
-        """The use case's folder under a local root (the labels zone reads it with pathlib)."""
-        if "://" in self.root:
-            raise ValueError(f"{self.root} is not a local folder: use location({use_case!r})")
-        return Path(self.root) / use_case
+
+class LabelsZoneResource(ConfigurableResource):
+    """Where true outcomes land, one folder per use case: a local folder or an ``s3://`` prefix."""
+
+    root: str
+
+    def location(self, use_case: str) -> Location:
+        options = load_settings().storage_options if "://" in self.root else {}
+        return locate(self.root, options).child(use_case)
 
 
 class MlflowResource(ConfigurableResource):

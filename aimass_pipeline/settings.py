@@ -74,6 +74,7 @@ class Settings:
     pg_url: str | None = None
     # Read when load_settings builds the Settings, for local and prod alike: a folder or an s3:// prefix.
     landing_url: str | None = field(default_factory=lambda: os.environ.get("AIMASS_LANDING_URL") or None)
+    labels_url: str | None = field(default_factory=lambda: os.environ.get("AIMASS_LABELS_URL") or None)
     # prod: the PostgreSQL database dbt builds into and the prefix of its schemas (<prefix>_<use case>).
     pg_warehouse_db: str | None = None
     pg_warehouse_schema: str | None = None
@@ -102,9 +103,11 @@ class Settings:
         return quarantine_location(self.landing_location(use_case).parent, use_case)
 
     @property
-    def labels_root(self) -> Path:
-        """Where true outcomes land, ``<use_case>/*.csv|parquet`` with ``prediction_id`` and the target."""
-        return self.home / "labels"
+    def labels_root(self) -> Path | str:
+        """Where true outcomes land, ``<use_case>/*.csv|parquet`` with ``prediction_id`` and the target:
+        ``AIMASS_LABELS_URL``, a local folder (default AIMASS_HOME/labels) or an ``s3://`` prefix."""
+        url = self.labels_url or str(self.home / "labels")
+        return url.rstrip("/") if "://" in url else Path(url)
 
     @property
     def warehouse_path(self) -> Path:
@@ -153,7 +156,7 @@ class Settings:
         for path in (
             self.dagster_home,
             *([self.landing_root] if isinstance(self.landing_root, Path) else []),
-            self.labels_root,
+            *([self.labels_root] if isinstance(self.labels_root, Path) else []),
             self.warehouse_path.parent,
             self.bentoml_home,
             mlflow_dir,

@@ -10,6 +10,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from aimass_pipeline.lib.errors import DataContractError
+from aimass_pipeline.lib.landing_fs import Location, locate
 
 PREDICTION_ID = "prediction_id"
 
@@ -38,19 +39,28 @@ class LivePerformance:
         return "\n".join(lines)
 
 
-def read_labels(folder: Path, target: str, classes: list[str]) -> pd.DataFrame:
-    """Every ``*.csv`` / ``*.parquet`` in ``folder`` with ``prediction_id`` and ``target``; one label per id."""
-    files = sorted(
-        p for p in folder.glob("*") if p.suffix in (".csv", ".parquet") and not p.name.startswith(".")
+def read_labels(folder: Location | Path | str, target: str, classes: list[str]) -> pd.DataFrame:
+    """Every ``*.csv`` / ``*.parquet`` in ``folder`` (a local folder or an fsspec location such as an
+    ``s3://`` prefix) with ``prediction_id`` and ``target``; one label per id."""
+    where = locate(folder)
+    names = sorted(
+        e["name"]
+        for e in where.entries()
+        if e["type"] == "file"
+        and Path(e["name"]).suffix in (".csv", ".parquet")
+        and not e["name"].startswith(".")
     )
     frames = []
-    for path in files:
-        frame = pd.read_csv(path, dtype=str) if path.suffix == ".csv" else pd.read_parquet(path)
+    for name in names:
+        path = Path(name)
+        source = where.child(name)
+        with source.open() as handle:
+            frame = pd.read_csv(handle, dtype=str) if path.suffix == ".csv" else pd.read_parquet(handle)
         for column in (PREDICTION_ID, target):
             if column not in frame.columns:
                 raise DataContractError(
                     f"a labels file needs the columns {PREDICTION_ID!r} and {target!r}",
-                    source=str(path),
+                    source=str(source),
                     rule="labels_columns",
                     column=column,
                 )
@@ -60,7 +70,7 @@ def read_labels(folder: Path, target: str, classes: list[str]) -> pd.DataFrame:
         if unknown.any():
             raise DataContractError(
                 f"labels must be one of {classes}, got {sorted(frame.loc[unknown, target].unique())[:5]}",
-                source=str(path),
+                source=str(source),
                 rule="label_in_classes",
                 column=target,
                 rows=[int(i) + 2 for i in np.flatnonzero(unknown)]

@@ -14,7 +14,7 @@ from aimass_pipeline.lib.drift_reference import DriftReference, load_reference
 from aimass_pipeline.lib.live_performance import live_performance, read_labels
 from aimass_pipeline.lib.prediction_log import read_predictions
 from aimass_pipeline.lib.registry import champion_version
-from aimass_pipeline.resources import LakeResource, LandingZoneResource, MlflowResource
+from aimass_pipeline.resources import LabelsZoneResource, LakeResource, MlflowResource
 from aimass_pipeline.use_case import UseCase
 
 GROUP = "monitoring"
@@ -178,12 +178,12 @@ def build_monitoring(uc: UseCase) -> list:
     def live_performance_report(
         context: AssetExecutionContext,
         served_predictions: pd.DataFrame,
-        labels: LandingZoneResource,
+        labels: LabelsZoneResource,
         mlflow: MlflowResource,
     ) -> dict:
         """The spec's metric on served predictions whose outcome landed in the labels zone; retraining is
         recommended when the champion's live score, on enough labelled rows, falls below the gate's floor."""
-        folder = labels.directory(uc.name)
+        folder = labels.location(uc.name)
         landed = read_labels(folder, uc.contract.target, classes)
         version, _ = _champion_window(uc, served_predictions, mlflow)
         result = live_performance(served_predictions, landed, uc.contract.target, classes, uc.spec.metric)
@@ -213,7 +213,7 @@ def build_monitoring(uc: UseCase) -> list:
                 "rows_matched": result.rows_matched,
                 "rows_labelled": result.rows_labelled,
                 "rows_predicted": result.rows_predicted,
-                "labels_folder": MetadataValue.path(str(folder)),
+                "labels_folder": MetadataValue.path(folder.url()),
                 "report": MetadataValue.md(result.as_markdown()),
             }
         )

@@ -8,7 +8,7 @@ from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_contex
 
 from aimass_pipeline.monitoring.assets import build_monitoring
 from aimass_pipeline.monitoring.sensors import build_drift_sensor
-from aimass_pipeline.resources import LakeIOManager, LakeResource, LandingZoneResource, MlflowResource
+from aimass_pipeline.resources import LabelsZoneResource, LakeIOManager, LakeResource, MlflowResource
 from aimass_pipeline.settings import Settings
 from aimass_pipeline_tests.conftest import CREDIT_SPEC
 from aimass_pipeline_tests.monitoring.traffic import FEATURES, SERVED, UC, serve, shift
@@ -21,7 +21,7 @@ def _materialize(settings: Settings, instance: DagsterInstance):
         "mlflow": MlflowResource(
             tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifacts_uri
         ),
-        "labels": LandingZoneResource(root=str(settings.labels_root)),
+        "labels": LabelsZoneResource(root=str(settings.labels_root)),
         "io_manager": LakeIOManager(lake=lake),
     }
     result = materialize(build_monitoring(UC), resources=resources, instance=instance)

@@ -14,9 +14,11 @@ from aimass_pipeline.collection.sensors import build_landing_sensor
 from aimass_pipeline.commands.data import cmd_quarantine_list, cmd_quarantine_retry
 from aimass_pipeline.commands.lifecycle import _new_batches
 from aimass_pipeline.jobs import build_lifecycle_job
+from aimass_pipeline.lib.errors import DataContractError
 from aimass_pipeline.lib.lake import Lake
 from aimass_pipeline.lib.landing import list_landed_files, seed_landing_zone
-from aimass_pipeline.resources import LakeIOManager, LakeResource, LandingZoneResource
+from aimass_pipeline.lib.live_performance import read_labels
+from aimass_pipeline.resources import LabelsZoneResource, LakeIOManager, LakeResource, LandingZoneResource
 from aimass_pipeline.settings import Settings, load_settings
 from aimass_pipeline.use_case import UseCase
 from aimass_pipeline_tests.conftest import CREDIT_SPEC
@@ -202,3 +204,32 @@ def test_seeding_and_aimass_ingest_find_files_on_an_s3_landing_zone(zone: Zone) 
     # What `aimass ingest` and `aimass run` start: every batch the sensor would, tick after tick.
     [request] = _new_batches(CREDIT, zone.settings, settle_s=0)
     assert _members(request) == ["credit_risk_0001.csv"]
+
+
+def test_labels_on_an_s3_prefix_are_read_and_a_bad_one_is_named_by_its_url(
+    zone: Zone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIMASS_LABELS_URL", f"s3://{zone.prefix}/labels")
+    settings = load_settings().prepare()
+    labels = LabelsZoneResource(root=str(settings.labels_root))
+    folder = labels.location("credit_risk")
+    fs = zone.server.filesystem()
+    fs.pipe(f"{zone.prefix}/labels/credit_risk/day1.csv", b"prediction_id,Status\np1,good\np2, BAD\n")
+    pd.DataFrame({"prediction_id": ["p3"], "Status": ["good"]}).to_parquet(
+        f"s3://{zone.prefix}/labels/credit_risk/day2.parquet", storage_options=settings.storage_options
+    )
+    fs.pipe(f"{zone.prefix}/labels/credit_risk/.uploading.csv", b"garbage")
+
+    landed = read_labels(folder, "Status", ["bad", "good"])
+
+    assert folder.url() == f"s3://{zone.prefix}/labels/credit_risk"
+    assert sorted(zip(landed["prediction_id"], landed["Status"], strict=True)) == [
+        ("p1", "good"),
+        ("p2", "bad"),
+        ("p3", "good"),
+    ]
+    fs.pipe(f"{zone.prefix}/labels/credit_risk/day3.csv", b"prediction_id,Status\np4,maybe\n")
+    with pytest.raises(DataContractError, match="labels must be one of") as caught:
+        read_labels(folder, "Status", ["bad", "good"])
+    assert caught.value.source == f"s3://{zone.prefix}/labels/credit_risk/day3.csv"
+    assert caught.value.rows == [2]
