@@ -17,10 +17,10 @@ from aimass_pipeline.lib.landing_fs import Location, locate, quarantine_location
 LOCAL = "local"
 PROD = "prod"
 
-# A flood of landed batches queues: two runs at once, one per use case (its batches stay in order).
-_DAGSTER_YAML_LOCAL = """\
-telemetry:
-  enabled: false
+# A flood of landed batches queues: two runs at once, one per use case (its batches stay in order). A run
+# whose worker never reports STARTED is failed after 300 s, and a run that failed outside its assets (a launch
+# or code-server failure) is retried once; a run that failed on its data stays failed, to be looked at.
+_DAGSTER_YAML_RUNS = """\
 run_queue:
   max_concurrent_runs: 2
   tag_concurrency_limits:
@@ -28,9 +28,26 @@ run_queue:
       value:
         applyLimitPerUniqueValue: true
       limit: 1
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 300
+  poll_interval_seconds: 60
+run_retries:
+  enabled: true
+  max_retries: 1
+  retry_on_asset_or_op_failure: false
 """
 
-_DAGSTER_YAML_PROD = """\
+_DAGSTER_YAML_LOCAL = (
+    """\
+telemetry:
+  enabled: false
+"""
+    + _DAGSTER_YAML_RUNS
+)
+
+_DAGSTER_YAML_PROD = (
+    """\
 telemetry:
   enabled: false
 storage:
@@ -47,14 +64,9 @@ storage:
         env: AIMASS_PG_PASSWORD
       db_name:
         env: AIMASS_PG_DAGSTER_DB
-run_queue:
-  max_concurrent_runs: 2
-  tag_concurrency_limits:
-    - key: aimass/use_case
-      value:
-        applyLimitPerUniqueValue: true
-      limit: 1
 """
+    + _DAGSTER_YAML_RUNS
+)
 
 
 def _checkout_root() -> Path:

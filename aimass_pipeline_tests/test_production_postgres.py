@@ -108,6 +108,7 @@ def test_prod_switch_moves_dbt_to_postgres(monkeypatch: pytest.MonkeyPatch, aima
 
 def test_run_events_land_in_postgres(prod_settings: Settings, credit_frame: pd.DataFrame) -> None:
     assert "postgresql+psycopg2" in (prod_settings.dagster_home / "dagster.yaml").read_text()
+    assert "retry_on_asset_or_op_failure: false" in (prod_settings.dagster_home / "dagster.yaml").read_text()
     landing = prod_settings.landing_dir("credit_risk")
     landing.mkdir(parents=True)
     credit_frame.head(300).to_csv(landing / "prod_batch.csv", index=False)
