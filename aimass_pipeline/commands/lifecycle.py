@@ -40,6 +40,18 @@ def _new_batches(uc, settings, settle_s: float) -> list:
         cursor = tick.cursor
 
 
+def _set_aside(name: str, result) -> bool:
+    """Print the files a run quarantined while the rest of its batch flowed on; True when there were any."""
+    failed = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name.endswith("_no_quarantine") and not e.passed
+    ]
+    for evaluation in failed:
+        print(f"[{name}]   {evaluation.description}", file=sys.stderr)
+    return bool(failed)
+
+
 def _report(name: str, what: str, result, elapsed: float) -> bool:
     if result.success:
         print(f"[{name}] {what}: run {result.run_id} succeeded in {elapsed:.1f}s")
@@ -98,6 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 continue
             requests = [batch_request(uc, Batch(stored[-1]["batch_id"], ()))]
         started = time.monotonic()
+        set_aside = False
         with DagsterInstance.get() as instance:
             # Earlier new batches only enter the raw zone; the lifecycle then runs once, over all of them.
             for request in requests[:-1]:
@@ -109,7 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     _run_config(spec, args, request.run_config),
                     asset_selection=[uc.key(uc.raw_batch)],
                 )
-                _report(name, f"batch {request.partition_key}", result, time.monotonic() - started)
+                if _report(name, f"batch {request.partition_key}", result, time.monotonic() - started):
+                    set_aside |= _set_aside(name, result)
             result = _execute(
                 job, instance, uc, requests[-1], _run_config(spec, args, requests[-1].run_config)
             )
@@ -118,6 +132,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         ):
             failed.append(name)
             continue
+        if set_aside | _set_aside(name, result):
+            failed.append(f"{name} (files quarantined)")
         champion = result.output_for_node(f"{name}__champion_model")
         bento = result.output_for_node(f"{name}__champion_bento")
         print(f"[{name}] registered version {champion['version']}: {champion['decision']['reason']}")
@@ -157,7 +173,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 result = _execute(
                     job, instance, uc, request, _run_config(specs[name], args, request.run_config)
                 )
-                if not _report(name, what, result, time.monotonic() - started):
+                succeeded = _report(name, what, result, time.monotonic() - started)
+                # Exit 1 also when files were set aside, so a script notices what the UI shows as a failed check.
+                if not succeeded or _set_aside(name, result):
                     failed.append(f"{name}:{request.partition_key}")
     for entry in quarantined(settings, names):
         print(f"[{entry['use_case']}] in quarantine: {entry['quarantined_file']} [{entry['rule']}]")
