@@ -29,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     ingest = sub.add_parser(
-        "ingest", help="take in what is in the landing zone now, as the sensors would (one run per new batch)"
+        "ingest",
+        help="take in what is in the landing zone now, as the sensors would (one run per new batch)",
+        description="Take in what is in the landing zone now, as the sensors would: one run per new batch. "
+        "Exits 1 when a run failed or a landed file was quarantined (see `aimass quarantine list`).",
     )
     ingest.add_argument("--use-case", help="one use case (default: all)")
     ingest.add_argument("--max-trials", type=int, help="cap every family's tuning trials")

@@ -30,21 +30,22 @@ class LakeResource(ConfigurableResource):
         return Lake(self.url, options)
 
 
+def _zone(root: str) -> Location:
+    """A folder operators drop files into: local, or remote with the lake's credentials."""
+    return locate(root, load_settings().storage_options if "://" in root else {})
+
+
 class LandingZoneResource(ConfigurableResource):
     """Where operators drop files, one folder per use case: a local folder or an ``s3://`` prefix
     (credentials as the lake's); refused files go to ``<root>/../quarantine/<use case>``."""
 
     root: str
 
-    def root_location(self) -> Location:
-        options = load_settings().storage_options if "://" in self.root else {}
-        return locate(self.root, options)
-
     def location(self, use_case: str) -> Location:
-        return self.root_location().child(use_case)
+        return _zone(self.root).child(use_case)
 
     def quarantine(self, use_case: str) -> Location:
-        return quarantine_location(self.root_location(), use_case)
+        return quarantine_location(_zone(self.root), use_case)
 
 
 class LabelsZoneResource(ConfigurableResource):
@@ -53,8 +54,7 @@ class LabelsZoneResource(ConfigurableResource):
     root: str
 
     def location(self, use_case: str) -> Location:
-        options = load_settings().storage_options if "://" in self.root else {}
-        return locate(self.root, options).child(use_case)
+        return _zone(self.root).child(use_case)
 
 
 class MlflowResource(ConfigurableResource):

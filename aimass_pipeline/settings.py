@@ -69,6 +69,10 @@ storage:
 )
 
 
+def _folder_or_url(where: str) -> Path | str:
+    return where.rstrip("/") if "://" in where else Path(where)
+
+
 def _checkout_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
@@ -98,8 +102,7 @@ class Settings:
     @property
     def landing_root(self) -> Path | str:
         """``AIMASS_LANDING_URL``: a local folder (default AIMASS_HOME/landing) or an ``s3://`` prefix."""
-        url = self.landing_url or str(self.home / "landing")
-        return url.rstrip("/") if "://" in url else Path(url)
+        return _folder_or_url(self.landing_url or str(self.home / "landing"))
 
     def landing_dir(self, use_case: str) -> Path | str:
         root = self.landing_root
@@ -118,8 +121,7 @@ class Settings:
     def labels_root(self) -> Path | str:
         """Where true outcomes land, ``<use_case>/*.csv|parquet`` with ``prediction_id`` and the target:
         ``AIMASS_LABELS_URL``, a local folder (default AIMASS_HOME/labels) or an ``s3://`` prefix."""
-        url = self.labels_url or str(self.home / "labels")
-        return url.rstrip("/") if "://" in url else Path(url)
+        return _folder_or_url(self.labels_url or str(self.home / "labels"))
 
     @property
     def warehouse_path(self) -> Path:

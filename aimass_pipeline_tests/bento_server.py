@@ -4,10 +4,11 @@ probe, stopped with SIGTERM (the clean stop that flushes the prediction log), ki
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,58 @@ def bento_server(
         yield BentoServer(url=url, proc=proc, log_path=log_path)
     finally:
         stop(proc)
+
+
+@dataclass
+class SteadyLoad:
+    """One record posted to ``path`` at most ``rate`` times a second until stopped, keeping each answer's
+    time and model version and every failure: what a client sees while the served model changes."""
+
+    url: str
+    record: dict
+    path: str = "/predict"
+    rate: float = 20.0
+    answers: list[tuple[float, str]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        session = requests.Session()
+        while not self.stop.is_set():
+            try:
+                response = session.post(f"{self.url}{self.path}", json={"records": [self.record]}, timeout=30)
+            except requests.RequestException as exc:
+                self.failures.append(f"{self.path}: {exc}")
+            else:
+                if response.status_code == 200:
+                    body = response.json()
+                    version = body["model_version"] if self.path == "/predict" else body[0]["model_version"]
+                    self.answers.append((time.monotonic(), version))
+                else:
+                    self.failures.append(f"{self.path}: {response.status_code} {response.text[:200]}")
+            self.stop.wait(1 / self.rate)
+
+    def first_answer_from(self, version: str, since: float, timeout_s: float) -> float:
+        """Seconds from ``since`` to the first answer by ``version``."""
+        deadline = since + timeout_s
+        while time.monotonic() < deadline:
+            later = [t for t, v in list(self.answers) if t >= since and v == version]
+            if later:
+                return later[0] - since
+            time.sleep(0.05)
+        pytest.fail(f"no answer from version {version} within {timeout_s} s; failures: {self.failures[:5]}")
+
+
+@contextmanager
+def steady_loads(*loads: SteadyLoad) -> Iterator[None]:
+    """Run every load in its own thread for the block; stopped and joined however the block ends."""
+    workers = [threading.Thread(target=load.run) for load in loads]
+    for worker in workers:
+        worker.start()
+    try:
+        yield
+    finally:
+        for load in loads:
+            load.stop.set()
+        for worker in workers:
+            worker.join()

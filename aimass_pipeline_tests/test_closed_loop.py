@@ -10,9 +10,7 @@ is in the raw zone when the drift is found: a batch collected without a training
 """
 
 import subprocess
-import threading
 import time
-from dataclasses import dataclass, field
 
 import pandas as pd
 import requests
@@ -28,7 +26,7 @@ from aimass_pipeline.lib.specs import PACKAGED_SPECS
 from aimass_pipeline.monitoring.run import monitoring_outputs, run_monitoring, tick_drift_sensor
 from aimass_pipeline.settings import Settings
 from aimass_pipeline.use_case import UseCase
-from aimass_pipeline_tests.bento_server import bento_server
+from aimass_pipeline_tests.bento_server import SteadyLoad, bento_server, steady_loads
 from aimass_pipeline_tests.conftest import AIMASS, ROOT, env_for
 
 UC = "loop_cancer"
@@ -80,28 +78,6 @@ def _records(frame: pd.DataFrame, features: list[str]) -> list[dict]:
     return frame[features].astype(float).to_dict("records")
 
 
-@dataclass
-class SteadyLoad:
-    url: str
-    record: dict
-    answers: list[tuple[float, str]] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        session = requests.Session()
-        while not self.stop.is_set():
-            try:
-                response = session.post(f"{self.url}/predict", json={"records": [self.record]}, timeout=30)
-                if response.status_code == 200:
-                    self.answers.append((time.monotonic(), response.json()["model_version"]))
-                else:
-                    self.failures.append(f"{response.status_code} {response.text[:200]}")
-            except requests.RequestException as exc:
-                self.failures.append(str(exc))
-            self.stop.wait(0.1)
-
-
 def test_drift_retrains_and_the_running_endpoint_swaps_to_the_new_champion(aimass_home: Settings) -> None:
     settings = aimass_home
     spec = _write_spec(settings)
@@ -124,10 +100,9 @@ def test_drift_retrains_and_the_running_endpoint_swaps_to_the_new_champion(aimas
     env = settings.child_env() | {"AIMASS_CHAMPION_POLL_S": str(POLL_S), "AIMASS_PREDICTION_FLUSH_S": "0.2"}
     with bento_server(settings, UC, settings.home / "serve.log", env) as server:
         url = server.url
-        load = SteadyLoad(url, _records(data.iloc[:1], features)[0])
-        worker = threading.Thread(target=load.run)
-        worker.start()
-        try:
+        # The closed loop's client: ten requests a second, as the swap must not fail a single one.
+        load = SteadyLoad(url, _records(data.iloc[:1], features)[0], rate=10.0)
+        with steady_loads(load):
             for start in range(0, 300, 50):
                 response = requests.post(
                     f"{url}/predict", json={"records": _records(drifted.iloc[start : start + 50], features)}
@@ -149,16 +124,8 @@ def test_drift_retrains_and_the_running_endpoint_swaps_to_the_new_champion(aimas
             champion = retrain.output_for_node(f"{UC}__champion_model")
             assert str(champion["champion_version"]) == "2", champion["decision"]
             promoted_at = time.monotonic()
-
-            deadline = promoted_at + POLL_S + 30
-            while not any(v == "2" and t >= promoted_at for t, v in load.answers):
-                assert time.monotonic() < deadline, f"still version 1 after {deadline - promoted_at:.0f} s"
-                time.sleep(0.1)
-            swapped_at = next(t for t, v in load.answers if v == "2" and t >= promoted_at)
+            swapped_at = promoted_at + load.first_answer_from("2", promoted_at, timeout_s=POLL_S + 30)
             time.sleep(1.0)
-        finally:
-            load.stop.set()
-            worker.join()
 
     assert load.failures == [], load.failures[:5]
     versions = [v for _, v in load.answers]

@@ -1,13 +1,11 @@
 """AIMASS_ENV=prod for real: Dagster's instance and MLflow's registry on the local PostgreSQL server."""
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pandas as pd
-import psycopg2
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 from mlflow.tracking import MlflowClient
@@ -22,53 +20,21 @@ from aimass_pipeline.resources import LakeIOManager, LakeResource, LandingZoneRe
 from aimass_pipeline.settings import PROD, Settings, load_settings
 from aimass_pipeline.use_case import UseCase
 from aimass_pipeline_tests.conftest import CREDIT_RISK, CREDIT_SPEC
-
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
-
-
-def _admin(sql: str) -> None:
-    conn = psycopg2.connect(**PG)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
-def _query(db: str, sql: str, params: tuple = ()) -> list[tuple]:
-    with psycopg2.connect(**{**PG, "dbname": db}) as conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
+from aimass_pipeline_tests.postgres import pg_query, prod_databases
 
 
 @pytest.fixture
 def prod_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aimass_home: Settings
 ) -> Iterator[Settings]:
-    try:
-        _admin("select 1")
-    except psycopg2.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is required (.ci/run starts it): {exc}")
-    suffix = uuid.uuid4().hex[:10]
-    dbs = {
-        "AIMASS_PG_DAGSTER_DB": f"aimass_t_{suffix}_dagster",
-        "AIMASS_PG_MLFLOW_DB": f"aimass_t_{suffix}_mlflow",
-        "AIMASS_PG_WAREHOUSE_DB": f"aimass_t_{suffix}_warehouse",
-    }
-    for name in dbs.values():
-        _admin(f'create database "{name}"')
-    monkeypatch.setenv("AIMASS_ENV", PROD)
-    monkeypatch.setenv("AIMASS_PG_USER", "postgres")
-    monkeypatch.setenv("AIMASS_LAKE_URL", str(tmp_path / "lake"))
-    monkeypatch.setenv("AIMASS_PG_WAREHOUSE_SCHEMA", "wh")
-    for key, value in dbs.items():
-        monkeypatch.setenv(key, value)
-    try:
+    with prod_databases() as dbs:
+        monkeypatch.setenv("AIMASS_ENV", PROD)
+        monkeypatch.setenv("AIMASS_PG_USER", "postgres")
+        monkeypatch.setenv("AIMASS_LAKE_URL", str(tmp_path / "lake"))
+        monkeypatch.setenv("AIMASS_PG_WAREHOUSE_SCHEMA", "wh")
+        for key, value in dbs.items():
+            monkeypatch.setenv(key, value)
         yield load_settings(tmp_path / "prod-home").prepare()
-    finally:
-        for name in dbs.values():
-            _admin(f'drop database if exists "{name}" with (force)')
 
 
 def test_prod_switch_requires_its_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,11 +97,11 @@ def test_run_events_land_in_postgres(prod_settings: Settings, credit_frame: pd.D
         )
     assert result.success
     db = os.environ["AIMASS_PG_DAGSTER_DB"]
-    [(status,)] = _query(db, "select status from runs where run_id = %s", (result.run_id,))
+    [(status,)] = pg_query(db, "select status from runs where run_id = %s", (result.run_id,))
     assert status == "SUCCESS"
-    [(events,)] = _query(db, "select count(*) from event_logs where run_id = %s", (result.run_id,))
+    [(events,)] = pg_query(db, "select count(*) from event_logs where run_id = %s", (result.run_id,))
     assert events > 10
-    keys = {row[0] for row in _query(db, "select asset_key from asset_keys")}
+    keys = {row[0] for row in pg_query(db, "select asset_key from asset_keys")}
     assert any("clean_applications" in k for k in keys)
 
 
@@ -164,9 +130,9 @@ def test_registry_lands_in_postgres(prod_settings: Settings, credit_frame: pd.Da
     )
     promote(client, "credit_risk", str(version.version))
     db = os.environ["AIMASS_PG_MLFLOW_DB"]
-    assert _query(db, "select name from registered_models") == [("credit_risk",)]
-    assert _query(db, "select alias, version from registered_model_aliases") == [("champion", 1)]
-    [(stored_run,)] = _query(db, "select run_id from model_versions where name = 'credit_risk'")
+    assert pg_query(db, "select name from registered_models") == [("credit_risk",)]
+    assert pg_query(db, "select alias, version from registered_model_aliases") == [("champion", 1)]
+    [(stored_run,)] = pg_query(db, "select run_id from model_versions where name = 'credit_risk'")
     assert stored_run == run_id
 
 
@@ -234,7 +200,7 @@ def test_dagster_builds_dbt_on_postgres_and_rebuilds_one_batch(
         "rows_total": len(clean),
     }
     # Only the selected use case's source was copied; nothing went to DuckDB.
-    schemas = {s for (s,) in _query(db, "select nspname from pg_namespace where nspname like %s", ("wh%",))}
+    schemas = {s for (s,) in pg_query(db, "select nspname from pg_namespace where nspname like %s", ("wh%",))}
     assert schemas == {"wh_credit_risk", "wh_credit_risk_lake"}
     assert not prod_settings.warehouse_path.exists()
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
@@ -242,17 +208,17 @@ def test_dagster_builds_dbt_on_postgres_and_rebuilds_one_batch(
     assert "contract_ranges_stg_credit_applications" in checks
     assert "check_credit_features_contract" in checks and all(checks.values()), checks
 
-    [(rows, batches)] = _query(db, f"select count(*), count(distinct batch_id) from {mart}")
+    [(rows, batches)] = pg_query(db, f"select count(*), count(distinct batch_id) from {mart}")
     assert (rows, batches) == (len(clean), 2)
     train = result.asset_value(uc.key("training_set"))
     holdout = result.asset_value(uc.key("frozen_holdout"))
-    ids = sorted(i for (i,) in _query(db, f"select application_id from {mart}"))
+    ids = sorted(i for (i,) in pg_query(db, f"select application_id from {mart}"))
     assert sorted([*train["application_id"], *holdout["application_id"]]) == ids
     assert train["label"].dtype == "int64" and train["Amount"].dtype == "float64"
 
     def _mart_rows() -> pd.DataFrame:
         columns = 'application_id, "Amount", batch_id, label'
-        rows = _query(db, f"select {columns} from {mart} order by application_id")
+        rows = pg_query(db, f"select {columns} from {mart} order by application_id")
         return pd.DataFrame(rows, columns=["application_id", "Amount", "batch_id", "label"])
 
     before = _mart_rows()

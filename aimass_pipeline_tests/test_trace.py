@@ -18,23 +18,9 @@ from aimass_pipeline.lib.registry import champion_version
 from aimass_pipeline.settings import Settings, load_settings
 from aimass_pipeline_tests.bento_server import bento_server
 from aimass_pipeline_tests.conftest import AIMASS, ROOT, env_for
+from aimass_pipeline_tests.serving.test_bento_service import VALID
 
 USE_CASE = "credit_risk"
-RECORD = {
-    "Seniority": 3,
-    "Home": "rent",
-    "Time": 36,
-    "Age": 30,
-    "Marital": "single",
-    "Records": "no",
-    "Job": "fixed",
-    "Expenses": 60,
-    "Income": 120.5,
-    "Assets": 0.0,
-    "Debt": 0.0,
-    "Amount": 800,
-    "Price": 1000,
-}
 COMMIT = re.compile(r"^([0-9a-f]{40})(-dirty)?$")
 
 
@@ -54,7 +40,7 @@ def served_prediction(lifecycle_home: Path) -> Iterator[dict]:
         env = {**settings.child_env(), "AIMASS_PREDICTION_FLUSH_S": "0.2"}
         # Leaving the block is the clean stop (SIGTERM) that flushes the prediction log.
         with bento_server(settings, USE_CASE, lifecycle_home.parent / "trace-serve.log", env) as server:
-            response = requests.post(f"{server.url}/predict", json={"records": [RECORD]}, timeout=30)
+            response = requests.post(f"{server.url}/predict", json={"records": [VALID]}, timeout=30)
             assert response.status_code == 200, response.text
         yield response.json()
 
@@ -78,7 +64,7 @@ def test_trace_follows_a_served_prediction_to_its_runs_data_and_code(
     settings = _settings(lifecycle_home, monkeypatch)
     champion = champion_version(MlflowClient(tracking_uri=settings.mlflow_tracking_uri), USE_CASE)
     assert lineage["use_case"] == USE_CASE
-    assert lineage["inputs"] == RECORD
+    assert lineage["inputs"] == VALID
     assert lineage["output"]["label"] == prediction["label"]
     assert lineage["output"]["probability"] == pytest.approx(prediction["probability"])
     assert (lineage["model_name"], lineage["model_version"]) == (USE_CASE, str(champion.version))

@@ -1,15 +1,12 @@
 """Landing-sensor tick cost with many stored batches: the first tick of a process (every raw manifest read)
 against the ticks after it (manifests are immutable, so the process keeps them), on a local lake and on a
-real S3 server (SeaweedFS's `weed mini`, from the dev dependencies) with an s3:// landing zone too.
+real S3 server (SeaweedFS's `weed mini`, from the dev dependencies, started as the S3 tests start it) with an
+s3:// landing zone too.
 
 Run: `python -m bench.landing_tick [--batches 200]`.
 """
 
 import argparse
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,59 +14,25 @@ from pathlib import Path
 from aimass_pipeline.collection.sensors import landing_tick
 from aimass_pipeline.lib import lake as lake_module
 from aimass_pipeline.lib.lake import Lake
+from aimass_pipeline.lib.landing import landed_file
 from aimass_pipeline.lib.landing_fs import locate
 from aimass_pipeline.lib.specs import load_specs
 from aimass_pipeline.use_case import UseCase
+from aimass_pipeline_tests.s3.seaweed import weed_mini
 
-KEY, SECRET, BUCKET = "bench-key", "bench-secret", "bench"
 WARM_TICKS = 5
-
-
-def _free_ports(n: int) -> list[int]:
-    ports: list[int] = []
-    while len(ports) < n:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        # SeaweedFS also listens on each port + 10000 (gRPC).
-        if port < 50000 and port not in ports:
-            ports.append(port)
-    return ports
-
-
-def _start_weed(data: Path) -> tuple[subprocess.Popen, str]:
-    weed = str(Path(sys.executable).with_name("weed"))
-    names = ["master.port", "volume.port", "filer.port", "s3.port", "admin.port", "webdav.port"]
-    ports = dict(zip(names, _free_ports(len(names)), strict=True))
-    command = [
-        weed,
-        "mini",
-        f"-dir={data}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        f"-bucket={BUCKET}",
-        "-admin.ui=false",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        *(f"-{name}={port}" for name, port in ports.items()),
-    ]
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET}
-    log = (data / "weed.log").open("wb")
-    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    return proc, f"http://127.0.0.1:{ports['s3.port']}"
 
 
 def _store_batches(lake: Lake, landing_url: str, options: dict, uc: UseCase, n: int) -> None:
     """n one-file batches in the raw zone, stored exactly as the raw-batch asset stores them."""
-    from aimass_pipeline.lib.landing import landed_file
-
     folder = locate(landing_url, options).child(uc.name)
     folder.makedirs()
     for i in range(n):
         name = f"batch_{i:05d}.csv"
         target = folder.child(name)
-        target.write_bytes(f"application_id,Status\n{i},good\n".encode())
-        landed = landed_file(folder, name, target.sha256(), len(f"application_id,Status\n{i},good\n"))
+        data = f"application_id,Status\n{i},good\n".encode()
+        target.write_bytes(data)
+        landed = landed_file(folder, name, target.sha256(), len(data))
         lake.store_raw_batch(uc.name, landed.batch_id, [landed])
         target.remove()
 
@@ -102,30 +65,13 @@ def main() -> None:
         rows.append(_measure("local lake, local landing", lake, str(root / "landing"), {}, uc))
 
         (root / "weed").mkdir()
-        proc, endpoint = _start_weed(root / "weed")
-        try:
-            options = {
-                "key": KEY,
-                "secret": SECRET,
-                "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-            }
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    lake = Lake(f"s3://{BUCKET}/lake", options)
-                    lake.fs.ls(BUCKET)
-                    break
-                except Exception:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise
-                    time.sleep(0.5)
+        with weed_mini(root / "weed") as server:
+            lake = Lake(f"s3://{server.bucket}/lake", server.storage_options)
+            landing = f"s3://{server.bucket}/landing"
             started = time.perf_counter()
-            _store_batches(lake, f"s3://{BUCKET}/landing", options, uc, args.batches)
+            _store_batches(lake, landing, server.storage_options, uc, args.batches)
             stored_s = time.perf_counter() - started
-            rows.append(_measure("S3 lake, S3 landing", lake, f"s3://{BUCKET}/landing", options, uc))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            rows.append(_measure("S3 lake, S3 landing", lake, landing, server.storage_options, uc))
 
     print(f"landing tick with {args.batches} stored batches (warm = median of {WARM_TICKS} ticks)")
     print("| where | first tick s | later ticks s | later / first |")

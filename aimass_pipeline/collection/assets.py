@@ -112,8 +112,12 @@ def _landed(folder: Location, config: BatchFiles, batch_id: str) -> list[LandedF
     return [landed_file(folder, m.name, m.sha256, m.size) for m in config.members]
 
 
+def quarantine_check_name(uc: UseCase) -> str:
+    return f"check_{uc.raw_batch}_no_quarantine"
+
+
 def build_collection(uc: UseCase) -> list:
-    quarantine_check = f"check_{uc.raw_batch}_no_quarantine"
+    quarantine_check = quarantine_check_name(uc)
 
     @asset(
         name=uc.raw_batch,

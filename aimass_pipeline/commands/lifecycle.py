@@ -40,15 +40,14 @@ def _new_batches(uc, settings, settle_s: float) -> list:
         cursor = tick.cursor
 
 
-def _set_aside(name: str, result) -> bool:
+def _set_aside(uc, result) -> bool:
     """Print the files a run quarantined while the rest of its batch flowed on; True when there were any."""
-    failed = [
-        e
-        for e in result.get_asset_check_evaluations()
-        if e.check_name.endswith("_no_quarantine") and not e.passed
-    ]
+    from aimass_pipeline.collection.assets import quarantine_check_name
+
+    check = quarantine_check_name(uc)
+    failed = [e for e in result.get_asset_check_evaluations() if e.check_name == check and not e.passed]
     for evaluation in failed:
-        print(f"[{name}]   {evaluation.description}", file=sys.stderr)
+        print(f"[{uc.name}]   {evaluation.description}", file=sys.stderr)
     return bool(failed)
 
 
@@ -123,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     asset_selection=[uc.key(uc.raw_batch)],
                 )
                 if _report(name, f"batch {request.partition_key}", result, time.monotonic() - started):
-                    set_aside |= _set_aside(name, result)
+                    set_aside |= _set_aside(uc, result)
             result = _execute(
                 job, instance, uc, requests[-1], _run_config(spec, args, requests[-1].run_config)
             )
@@ -132,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         ):
             failed.append(name)
             continue
-        if set_aside | _set_aside(name, result):
+        if set_aside | _set_aside(uc, result):
             failed.append(f"{name} (files quarantined)")
         champion = result.output_for_node(f"{name}__champion_model")
         bento = result.output_for_node(f"{name}__champion_bento")
@@ -175,7 +174,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 )
                 succeeded = _report(name, what, result, time.monotonic() - started)
                 # Exit 1 also when files were set aside, so a script notices what the UI shows as a failed check.
-                if not succeeded or _set_aside(name, result):
+                if not succeeded or _set_aside(uc, result):
                     failed.append(f"{name}:{request.partition_key}")
     for entry in quarantined(settings, names):
         print(f"[{entry['use_case']}] in quarantine: {entry['quarantined_file']} [{entry['rule']}]")

@@ -104,7 +104,7 @@ def test_bad_files_of_a_batch_go_to_quarantine_and_the_good_one_flows_on_in_the_
     [raw] = result.asset_materializations_for_node(RAW_NODE)
     assert raw.metadata["dagster/row_count"].value == 50
     # `aimass ingest` and `aimass run` exit 1 for such a run, naming what was set aside.
-    assert _set_aside("credit_risk", result)
+    assert _set_aside(CREDIT, result)
     assert "photo.csv" in capsys.readouterr().err
 
 
@@ -146,7 +146,7 @@ def test_json_lines_and_parquet_land_beside_csv(
         "check_raw_applications_batch_no_quarantine": True,
         "check_raw_applications_schema": True,
     }
-    assert not _set_aside("credit_risk", result)
+    assert not _set_aside(CREDIT, result)
 
 
 def test_a_file_replaced_after_the_tick_fails_the_run_stores_nothing_and_stays_for_the_next_tick(

@@ -7,46 +7,17 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from aimass_pipeline_tests.conftest import AIMASS, ROOT, env_for
-from aimass_pipeline_tests.s3.conftest import S3Server
-
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
-
-
-def _admin(statement: str) -> None:
-    conn = psycopg2.connect(**PG)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement)
-    finally:
-        conn.close()
-
-
-def _query(db: str, statement: str) -> list[tuple]:
-    with psycopg2.connect(**{**PG, "dbname": db}) as conn, conn.cursor() as cur:
-        cur.execute(statement)
-        return cur.fetchall()
+from aimass_pipeline_tests.postgres import pg_query, prod_databases
+from aimass_pipeline_tests.s3.seaweed import S3Server
 
 
 @pytest.fixture
 def databases() -> Iterator[dict[str, str]]:
-    suffix = uuid.uuid4().hex[:10]
-    names = {
-        "AIMASS_PG_DAGSTER_DB": f"aimass_t_{suffix}_dagster",
-        "AIMASS_PG_MLFLOW_DB": f"aimass_t_{suffix}_mlflow",
-        "AIMASS_PG_WAREHOUSE_DB": f"aimass_t_{suffix}_warehouse",
-    }
-    for name in names.values():
-        _admin(f'create database "{name}"')
-    try:
+    with prod_databases() as names:
         yield names
-    finally:
-        for name in names.values():
-            _admin(f'drop database if exists "{name}" with (force)')
 
 
 @pytest.mark.timeout(600)
@@ -85,11 +56,11 @@ def test_aimass_run_in_prod_keeps_files_on_s3_and_state_in_postgres(
     assert fs.glob(f"{prefix}/mlflow/credit_risk/models/*/artifacts/MLmodel"), "model artifacts are not on S3"
 
     dagster_db = databases["AIMASS_PG_DAGSTER_DB"]
-    assert ("SUCCESS",) in _query(dagster_db, "select status from runs")
+    assert ("SUCCESS",) in pg_query(dagster_db, "select status from runs")
     mlflow_db = databases["AIMASS_PG_MLFLOW_DB"]
-    assert _query(mlflow_db, "select alias, version from registered_model_aliases") == [("champion", 1)]
+    assert pg_query(mlflow_db, "select alias, version from registered_model_aliases") == [("champion", 1)]
     warehouse_db = databases["AIMASS_PG_WAREHOUSE_DB"]
-    [(rows, batches)] = _query(
+    [(rows, batches)] = pg_query(
         warehouse_db, "select count(*), count(distinct batch_id) from aimass_credit_risk.credit_features"
     )
     assert rows > 4000 and batches == 1

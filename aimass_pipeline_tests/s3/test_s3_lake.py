@@ -13,16 +13,11 @@ from aimass_pipeline.lib.landing import seed_landing_zone
 from aimass_pipeline.settings import load_settings
 from aimass_pipeline.use_case import UseCase
 from aimass_pipeline_tests.conftest import CREDIT_SPEC
-from aimass_pipeline_tests.s3.conftest import S3Server
+from aimass_pipeline_tests.s3.seaweed import S3Server
 
 
 def _lake(server: S3Server, url: str) -> Lake:
-    options = {
-        "key": server.env["AWS_ACCESS_KEY_ID"],
-        "secret": server.env["AWS_SECRET_ACCESS_KEY"],
-        "client_kwargs": {"endpoint_url": server.endpoint, "region_name": "us-east-1"},
-    }
-    return Lake(url, options)
+    return Lake(url, server.storage_options)
 
 
 def test_wrong_credentials_are_refused(s3_server: S3Server) -> None:

@@ -22,7 +22,7 @@ from aimass_pipeline.resources import LabelsZoneResource, LakeIOManager, LakeRes
 from aimass_pipeline.settings import Settings, load_settings
 from aimass_pipeline.use_case import UseCase
 from aimass_pipeline_tests.conftest import CREDIT_SPEC
-from aimass_pipeline_tests.s3.conftest import S3Server
+from aimass_pipeline_tests.s3.seaweed import S3Server
 
 CREDIT = UseCase(CREDIT_SPEC)
 SENSOR = build_landing_sensor(CREDIT, build_lifecycle_job(CREDIT), settle_s=0)

@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from schemathesis import GenerationMode
 from aimass_pipeline.lib.bento import build_champion_bento, restore_default_signals, serve_command
 from aimass_pipeline.lib.registry import promote, rollback
 from aimass_pipeline.settings import Settings
-from aimass_pipeline_tests.bento_server import bento_server
+from aimass_pipeline_tests.bento_server import SteadyLoad, bento_server, steady_loads
 from aimass_pipeline_tests.conftest import free_port
 from aimass_pipeline_tests.serving.test_bento_service import (
     SPARSE,
@@ -235,52 +235,12 @@ def test_schemathesis_finds_no_server_error(served: Served) -> None:
     assert 200 in statuses and 422 in statuses, statuses
 
 
-@dataclass
-class Load:
-    """Steady requests, ``rate`` a second at most, to one path until stopped."""
-
-    url: str
-    path: str
-    rate: float = 20.0
-    answers: list[tuple[float, str]] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        session = requests.Session()
-        while not self.stop.is_set():
-            try:
-                response = session.post(f"{self.url}{self.path}", json={"records": [VALID]}, timeout=30)
-            except requests.RequestException as exc:
-                self.failures.append(f"{self.path}: {exc}")
-                continue
-            if response.status_code != 200:
-                self.failures.append(f"{self.path}: {response.status_code} {response.text[:200]}")
-                continue
-            body = response.json()
-            version = body["model_version"] if self.path == "/predict" else body[0]["model_version"]
-            self.answers.append((time.monotonic(), version))
-            self.stop.wait(1 / self.rate)
-
-    def first_answer_from(self, version: str, since: float, timeout_s: float) -> float:
-        deadline = since + timeout_s
-        while time.monotonic() < deadline:
-            later = [t for t, v in list(self.answers) if t >= since and v == version]
-            if later:
-                return later[0] - since
-            time.sleep(0.05)
-        pytest.fail(f"no answer from version {version} within {timeout_s} s; failures: {self.failures[:5]}")
-
-
 def test_a_promotion_and_a_rollback_reach_the_service_under_load_without_a_failed_request(
     served: Served,
 ) -> None:
     client = MlflowClient(tracking_uri=served.settings.mlflow_tracking_uri)
-    loads = [Load(served.url, "/predict"), Load(served.url, "/predict_batch")]
-    workers = [threading.Thread(target=load.run) for load in loads]
-    for worker in workers:
-        worker.start()
-    try:
+    loads = [SteadyLoad(served.url, VALID, "/predict"), SteadyLoad(served.url, VALID, "/predict_batch")]
+    with steady_loads(*loads):
         time.sleep(1)
         promoted_at = time.monotonic()
         promote(client, USE_CASE, "2")
@@ -292,11 +252,6 @@ def test_a_promotion_and_a_rollback_reach_the_service_under_load_without_a_faile
         assert rollback(client, USE_CASE) == ("1", "2")
         to_old = max(load.first_answer_from("1", rolled_back_at, timeout_s=POLL_S + 20) for load in loads)
         time.sleep(1)
-    finally:
-        for load in loads:
-            load.stop.set()
-        for worker in workers:
-            worker.join()
 
     for load in loads:
         assert load.failures == [], load.failures[:5]
