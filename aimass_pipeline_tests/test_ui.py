@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,7 +31,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from aimass_pipeline.lib.registry import champion_version
 from aimass_pipeline.settings import load_settings
-from aimass_pipeline_tests.test_trace import RECORD
+from aimass_pipeline_tests.conftest import free_port
+from aimass_pipeline_tests.serving.test_bento_service import VALID
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -109,12 +109,6 @@ class Up:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _reset_signals() -> None:
     # A non-interactive shell may hand us ignored SIGINT/SIGTERM; children would inherit that.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -156,7 +150,7 @@ def _graphql(base_url: str, query: str) -> dict:
 
 @contextmanager
 def aimass_up(home: Path) -> Iterator[Up]:
-    dagster_port, mlflow_port, serve_port = _free_port(), _free_port(), _free_port()
+    dagster_port, mlflow_port, serve_port = free_port(), free_port(), free_port()
     env = dict(os.environ, AIMASS_HOME=str(home), AIMASS_ENV="local")
     env.pop("AIMASS_LAKE_URL", None)
     log = home.parent / "aimass-up.log"
@@ -359,7 +353,7 @@ def test_aimass_up_serves_every_champion(lifecycle_home: Path, tmp_path: Path) -
     assert champion is not None, "the lifecycle home has no credit_risk champion"
     with aimass_up(home) as up:
         _wait_for_champion_endpoint(up)
-        response = requests.post(f"{up.serve_url}/predict", json={"records": [RECORD]}, timeout=30)
+        response = requests.post(f"{up.serve_url}/predict", json={"records": [VALID]}, timeout=30)
         assert response.status_code == 200, response.text
         body = response.json()
         assert (body["model_name"], body["model_version"]) == ("credit_risk", str(champion.version))
