@@ -32,9 +32,11 @@ browser:
 		else echo "chromium missing and not root: the UI test will be skipped"; fi; \
 	fi
 
+# The import contracts in pyproject.toml are the walls between the packages (README, "Where things are").
 lint: setup
 	$(BIN)/ruff check aimass_pipeline aimass_pipeline_tests bench
 	$(BIN)/ruff format --check aimass_pipeline aimass_pipeline_tests bench
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff check --fix aimass_pipeline aimass_pipeline_tests bench

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from aimass_pipeline.lib.bento import restore_default_signals, serve_command
+from aimass_pipeline.cli.serve import serve_command
+from aimass_pipeline.core.processes import reset_signals
 from aimass_pipeline.settings import Settings
 from aimass_pipeline_tests.conftest import free_port
 
@@ -74,7 +75,7 @@ def bento_server(
             env=settings.child_env() if env is None else env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=restore_default_signals,
+            preexec_fn=reset_signals,
             start_new_session=True,  # its own group, so teardown can reach the workers too
         )
     try:

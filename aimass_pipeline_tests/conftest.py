@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from aimass_pipeline.lib.specs import load_specs
+from aimass_pipeline.core.specs import load_specs
 from aimass_pipeline.settings import Settings, load_settings
 
 CREDIT_SPEC = load_specs()["credit_risk"]
@@ -83,7 +83,7 @@ def lifecycle_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def credit_frame() -> pd.DataFrame:
-    from aimass_pipeline.lib.datasets import packaged_frame
+    from aimass_pipeline.collection.datasets import packaged_frame
 
     return packaged_frame(CREDIT_SPEC.data.seed_source, CREDIT_RISK)
 

@@ -17,15 +17,14 @@ import requests
 import yaml
 from dagster import DagsterInstance, RunRequest
 
-from aimass_pipeline.catalog import use_case_specs
+from aimass_pipeline.collection.datasets import packaged_frame
 from aimass_pipeline.collection.sensors import landing_tick
+from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.core.specs import PACKAGED_SPECS
 from aimass_pipeline.definitions import build_definitions
-from aimass_pipeline.lib.datasets import packaged_frame
-from aimass_pipeline.lib.lake import Lake
-from aimass_pipeline.lib.specs import PACKAGED_SPECS
-from aimass_pipeline.monitoring.run import monitoring_outputs, run_monitoring, tick_drift_sensor
+from aimass_pipeline.monitoring.jobs import monitoring_outputs, run_monitoring, tick_drift_sensor
+from aimass_pipeline.orchestration.use_case import UseCase
 from aimass_pipeline.settings import Settings
-from aimass_pipeline.use_case import UseCase
 from aimass_pipeline_tests.bento_server import SteadyLoad, bento_server, steady_loads
 from aimass_pipeline_tests.conftest import AIMASS, ROOT, env_for
 
@@ -90,12 +89,14 @@ def test_drift_retrains_and_the_running_endpoint_swaps_to_the_new_champion(aimas
         timeout=900,
     )
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    contract = use_case_specs()[UC].contract
+    specs = settings.use_case_specs()
+    uc = UseCase(specs[UC])
+    contract = uc.contract
     features = contract.feature_names
     data = packaged_frame(spec["data"]["seed_source"], contract)
     drifted = _drifted(data, contract)
-    defs = build_definitions(use_case_specs())
-    _collect_only(settings, UseCase(use_case_specs()[UC]), drifted, defs)
+    defs = build_definitions(specs)
+    _collect_only(settings, uc, drifted, defs)
 
     env = settings.child_env() | {"AIMASS_CHAMPION_POLL_S": str(POLL_S), "AIMASS_PREDICTION_FLUSH_S": "0.2"}
     with bento_server(settings, UC, settings.home / "serve.log", env) as server:
@@ -113,7 +114,7 @@ def test_drift_retrains_and_the_running_endpoint_swaps_to_the_new_champion(aimas
 
             with DagsterInstance.get() as instance:
                 detected_at = time.monotonic()
-                reports = monitoring_outputs(run_monitoring(UC, instance, defs), UC)
+                reports = monitoring_outputs(run_monitoring(uc, instance, defs), UC)
                 assert reports["feature_drift"]["retrain_recommended"], reports["feature_drift"]["reason"]
                 request, _ = tick_drift_sensor(defs, UC, instance)
                 assert isinstance(request, RunRequest), request

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from aimass_pipeline.lib.specs import SpecError, load_specs
+from aimass_pipeline.core.specs import SpecError, load_specs
 from aimass_pipeline.settings import load_settings
 from aimass_pipeline_tests.conftest import AIMASS, ROOT, env_for
 

@@ -12,13 +12,14 @@ from mlflow.tracking import MlflowClient
 
 from aimass_pipeline.collection.assets import build_collection
 from aimass_pipeline.collection.sensors import landing_tick
-from aimass_pipeline.lib.lineage import code_version
-from aimass_pipeline.lib.models import get_family
-from aimass_pipeline.lib.registry import ensure_experiment, log_candidate, promote, register_version
+from aimass_pipeline.core.lineage import code_version
+from aimass_pipeline.core.registry import ensure_experiment, promote, register_version
+from aimass_pipeline.models import get_family
+from aimass_pipeline.orchestration.resources import LakeIOManager, LakeResource, LandingZoneResource
+from aimass_pipeline.orchestration.use_case import UseCase
 from aimass_pipeline.preprocessing.assets import build_preprocessing
-from aimass_pipeline.resources import LakeIOManager, LakeResource, LandingZoneResource
 from aimass_pipeline.settings import PROD, Settings, load_settings
-from aimass_pipeline.use_case import UseCase
+from aimass_pipeline.training.tracking import log_candidate
 from aimass_pipeline_tests.conftest import CREDIT_RISK, CREDIT_SPEC
 from aimass_pipeline_tests.postgres import pg_query, prod_databases
 
@@ -175,11 +176,10 @@ def test_dagster_builds_dbt_on_postgres_and_rebuilds_one_batch(
     """Under AIMASS_ENV=prod, Dagster loads the lake's clean table into PostgreSQL, dbt builds the prod
     target there, training reads the model table from it; a batch rebuild copies and rebuilds that batch
     alone, and a broken row fails its dbt test as an asset check."""
-    from aimass_pipeline.catalog import use_case_specs
     from aimass_pipeline.definitions import build_definitions
 
     uc = UseCase(CREDIT_SPEC)
-    defs = build_definitions(use_case_specs())
+    defs = build_definitions(prod_settings.use_case_specs())
     assert type(defs.resources["warehouse"]).__name__ == "PostgresWarehouse"
     first, cursor = _land(prod_settings, uc, credit_frame.iloc[:300], "a.csv", None)
     second, _ = _land(prod_settings, uc, credit_frame.iloc[300:600], "b.csv", cursor)

@@ -29,7 +29,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from aimass_pipeline.lib.registry import champion_version
+from aimass_pipeline.core.registry import champion_version
 from aimass_pipeline.settings import load_settings
 from aimass_pipeline_tests.conftest import free_port
 from aimass_pipeline_tests.serving.test_bento_service import VALID
@@ -52,7 +52,7 @@ CHROMIUM_FLAGS = (
 STARTUP_TIMEOUT_S = 120
 # A champion's server starts alongside Dagster and MLflow and then loads its model: on 2 busy cores, minutes.
 CHAMPION_TIMEOUT_S = 300
-# `aimass up` gives its children 30 s (commands/up.py) and then kills what is left: it must be gone by then.
+# `aimass up` gives its children 30 s (cli/up.py) and then kills what is left: it must be gone by then.
 STOP_TIMEOUT_S = 45
 # Grandchildren (dagster's code server) may outlive `aimass up` by a few seconds while they shut down.
 DRAIN_TIMEOUT_S = 15

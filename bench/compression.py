@@ -10,8 +10,8 @@ import argparse
 
 import torch
 
-from aimass_pipeline.lib.compression import compress
-from aimass_pipeline.lib.models import get_family
+from aimass_pipeline.models import get_family
+from aimass_pipeline.training.compression import compress
 from bench.model_families import USE_CASES, split
 
 FAMILIES = {

@@ -21,8 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
-from aimass_pipeline.lib.ingestion import ingest_file
-from aimass_pipeline.lib.specs import load_specs
+from aimass_pipeline.collection.ingestion.stream import ingest_file
+from aimass_pipeline.core.specs import load_specs
 
 CONTRACT = load_specs()["credit_risk"].contract
 _PART = 1_000_000

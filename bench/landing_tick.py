@@ -11,13 +11,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from aimass_pipeline.collection.landing import landed_file
 from aimass_pipeline.collection.sensors import landing_tick
-from aimass_pipeline.lib import lake as lake_module
-from aimass_pipeline.lib.lake import Lake
-from aimass_pipeline.lib.landing import landed_file
-from aimass_pipeline.lib.landing_fs import locate
-from aimass_pipeline.lib.specs import load_specs
-from aimass_pipeline.use_case import UseCase
+from aimass_pipeline.core import lake as lake_module
+from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.core.locations import locate
+from aimass_pipeline.core.specs import load_specs
+from aimass_pipeline.orchestration.use_case import UseCase
 from aimass_pipeline_tests.s3.seaweed import weed_mini
 
 WARM_TICKS = 5

@@ -51,10 +51,10 @@ def _measure(label: str, command: list[str]) -> dict:
             sys.executable,
             "-c",
             "from aimass_pipeline.settings import load_settings;"
-            "from aimass_pipeline.lib.landing import seed_landing_zone;"
-            "from aimass_pipeline.lib.specs import load_specs;"
+            "from aimass_pipeline.collection.landing import seed_landing_zone;"
+            "from aimass_pipeline.core.specs import load_specs;"
             "spec = load_specs()['credit_risk'];"
-            "from aimass_pipeline.lib.registry import ensure_store;"
+            "from aimass_pipeline.core.registry import ensure_store;"
             "s = load_settings().prepare(); ensure_store(s.mlflow_tracking_uri);"
             "seed_landing_zone(s.landing_dir(spec.name), spec.contract, spec.data.seed_source)",
         ],

@@ -17,8 +17,8 @@ from pathlib import Path
 import requests
 import yaml
 
-from aimass_pipeline.lib.datasets import packaged_frame
-from aimass_pipeline.lib.specs import PACKAGED_SPECS, UseCaseSpec
+from aimass_pipeline.collection.datasets import packaged_frame
+from aimass_pipeline.core.specs import PACKAGED_SPECS, UseCaseSpec
 
 UC = "loop_bench"
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +59,7 @@ def main() -> None:
     env = {**os.environ, "AIMASS_HOME": str(home)}
     subprocess.run([str(BIN / "aimass"), "run", "--use-case", UC], env=env, cwd=ROOT, check=True)
 
-    from aimass_pipeline.lib.bento import serve_command
+    from aimass_pipeline.cli.serve import serve_command
     from aimass_pipeline.settings import load_settings
 
     settings = load_settings(home).prepare()

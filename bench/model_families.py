@@ -18,9 +18,9 @@ import pandas as pd
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.model_selection import train_test_split
 
-from aimass_pipeline.lib.metrics import score
-from aimass_pipeline.lib.models import FAMILIES, FeatureLayout, get_family
-from aimass_pipeline.lib.tuning import tune
+from aimass_pipeline.core.scoring import score
+from aimass_pipeline.models import FAMILIES, FeatureLayout, get_family
+from aimass_pipeline.optimisation.tuning import tune
 
 CREDIT_NUMERIC = ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"]
 CREDIT_CATEGORICAL = ["Home", "Marital", "Records", "Job"]

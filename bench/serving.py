@@ -90,7 +90,7 @@ def _train_and_save(work: Path) -> tuple[Path, pd.DataFrame]:
 
 
 def _spec() -> dict:
-    from aimass_pipeline.lib.specs import UseCaseSpec
+    from aimass_pipeline.core.specs import UseCaseSpec
 
     spec = {
         "name": USE_CASE,

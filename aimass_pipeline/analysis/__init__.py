@@ -1,1 +1,1 @@
-"""Lifecycle stage: analysis."""
+"""Lifecycle stage: analysis. Profiles of every batch and of the model table, with plots."""

@@ -7,9 +7,8 @@ import json
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from aimass_pipeline.lib.lake import Lake
-from aimass_pipeline.lib.profile_changes import changes_markdown, compare_profiles
-from aimass_pipeline.lib.profiling import (
+from aimass_pipeline.analysis.profile_changes import changes_markdown, compare_profiles
+from aimass_pipeline.analysis.profiling import (
     correlation_png,
     distribution_png,
     profile_json,
@@ -17,8 +16,9 @@ from aimass_pipeline.lib.profiling import (
     profile_table,
     typed_batch,
 )
-from aimass_pipeline.resources import LakeResource
-from aimass_pipeline.use_case import LABEL, UseCase
+from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.orchestration.resources import LakeResource
+from aimass_pipeline.orchestration.use_case import LABEL, UseCase
 
 PROFILE_FILE = "profile.json"
 

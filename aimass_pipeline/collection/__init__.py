@@ -1,1 +1,1 @@
-"""Lifecycle stage: collection."""
+"""Lifecycle stage: collection. Landed files become batches in the immutable raw zone, or go to quarantine."""

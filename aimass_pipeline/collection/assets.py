@@ -19,18 +19,17 @@ from dagster import (
     asset_check,
 )
 
-from aimass_pipeline.lib.contracts import Contract
-from aimass_pipeline.lib.errors import DataContractError
-from aimass_pipeline.lib.ingestion import IngestReport, ingest_file
-from aimass_pipeline.lib.lake import Lake, members
-from aimass_pipeline.lib.landing import LandedFile, landed_file
-from aimass_pipeline.lib.landing_fs import Location
-from aimass_pipeline.lib.preprocessing import META_COLUMNS
-from aimass_pipeline.lib.quarantine import check_name, quarantine
-from aimass_pipeline.lib.validation import schema_expectations
-from aimass_pipeline.quality import suite_check
-from aimass_pipeline.resources import LakeResource, LandingZoneResource
-from aimass_pipeline.use_case import UseCase
+from aimass_pipeline.collection.ingestion.stream import IngestReport, ingest_file
+from aimass_pipeline.collection.landing import LandedFile, landed_file
+from aimass_pipeline.collection.quarantine import check_name, quarantine
+from aimass_pipeline.core.contracts import META_COLUMNS, Contract
+from aimass_pipeline.core.errors import DataContractError
+from aimass_pipeline.core.lake import Lake, members
+from aimass_pipeline.core.locations import Location
+from aimass_pipeline.core.validation import schema_expectations
+from aimass_pipeline.orchestration.checks import suite_check
+from aimass_pipeline.orchestration.resources import LakeResource, LandingZoneResource
+from aimass_pipeline.orchestration.use_case import UseCase
 
 
 class LandedMember(Config):
@@ -112,12 +111,8 @@ def _landed(folder: Location, config: BatchFiles, batch_id: str) -> list[LandedF
     return [landed_file(folder, m.name, m.sha256, m.size) for m in config.members]
 
 
-def quarantine_check_name(uc: UseCase) -> str:
-    return f"check_{uc.raw_batch}_no_quarantine"
-
-
 def build_collection(uc: UseCase) -> list:
-    quarantine_check = quarantine_check_name(uc)
+    quarantine_check = uc.quarantine_check
 
     @asset(
         name=uc.raw_batch,

@@ -15,12 +15,18 @@ from dagster import (
     sensor,
 )
 
-from aimass_pipeline.lib.lake import Lake
-from aimass_pipeline.lib.landing import MAX_BATCHES_PER_TICK, SETTLE_S, Batch, LandingCursor, plan_batches
-from aimass_pipeline.lib.landing_fs import Location, locate, quarantine_location
-from aimass_pipeline.lib.quarantine import retry_counts
-from aimass_pipeline.resources import LakeResource, LandingZoneResource
-from aimass_pipeline.use_case import UseCase
+from aimass_pipeline.collection.landing import (
+    MAX_BATCHES_PER_TICK,
+    SETTLE_S,
+    Batch,
+    LandingCursor,
+    plan_batches,
+)
+from aimass_pipeline.collection.quarantine import retry_counts
+from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.core.locations import Location, locate, quarantine_location
+from aimass_pipeline.orchestration.resources import LakeResource, LandingZoneResource
+from aimass_pipeline.orchestration.use_case import USE_CASE_TAG, UseCase
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ def batch_request(uc: UseCase, batch: Batch) -> RunRequest:
             }
         },
         tags={
-            "aimass/use_case": uc.name,
+            USE_CASE_TAG: uc.name,
             "aimass/batch_id": batch.batch_id,
             "aimass/batch_files": _describe(names),
         },

@@ -1,1 +1,1 @@
-"""Lifecycle stage: deployment."""
+"""Lifecycle stage: deployment. A bento built from the champion."""

@@ -1,23 +1,9 @@
 """Deployment: a BentoML bento built from the registry's ``@champion``."""
 
-from dagster import AssetExecutionContext, ConfigurableResource, asset
+from dagster import AssetExecutionContext, asset
 
-from aimass_pipeline.use_case import UseCase
-
-
-class BentoResource(ConfigurableResource):
-    """The BentoML store (``BENTOML_HOME``) bentos are built into and served from."""
-
-    home: str
-
-    def build_champion(self, use_case: str) -> str:
-        from aimass_pipeline.lib.bento import build_champion_bento
-        from aimass_pipeline.settings import load_settings
-
-        settings = load_settings()
-        if str(settings.bentoml_home) != self.home:
-            raise ValueError(f"BENTOML_HOME {self.home} differs from the settings' {settings.bentoml_home}")
-        return build_champion_bento(settings, use_case)
+from aimass_pipeline.deployment.resources import BentoResource
+from aimass_pipeline.orchestration.use_case import UseCase
 
 
 def build_deployment(uc: UseCase) -> list:

@@ -1,4 +1,5 @@
-"""Evaluation: every candidate scored on the same frozen holdout, metrics back into its MLflow run."""
+"""Evaluation and promotion: every candidate scored on the same frozen holdout (metrics back into its MLflow
+run), the best registered, and ``champion`` moved only through the gate."""
 
 import base64
 
@@ -6,9 +7,15 @@ import numpy as np
 import pandas as pd
 from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, asset, asset_check
 
-from aimass_pipeline.lib.evaluation import latency_ms, roc_plot_png, score_all
-from aimass_pipeline.resources import MlflowResource
-from aimass_pipeline.use_case import LABEL, UseCase
+from aimass_pipeline.core.latency import latency_ms
+from aimass_pipeline.core.lineage import code_version
+from aimass_pipeline.core.registry import champion_version, load_model, promote, register_version, run_url
+from aimass_pipeline.core.scoring import holdout_metrics
+from aimass_pipeline.evaluation.gate import decide
+from aimass_pipeline.evaluation.model_card import render_model_card
+from aimass_pipeline.evaluation.plots import roc_plot_png
+from aimass_pipeline.orchestration.resources import MlflowResource
+from aimass_pipeline.orchestration.use_case import LABEL, UseCase
 
 
 def _markdown_table(scores: dict[str, dict[str, float]]) -> str:
@@ -47,7 +54,7 @@ def build_evaluation(uc: UseCase) -> list:
             [(single_ms, batch_ms)] = latency_ms([candidate["model"]], X, seed=uc.spec.seed)
             proba = candidate["model"].predict_proba(X)
             metrics = {
-                **score_all(len(uc.contract.classes), y, proba, seed=uc.spec.seed),
+                **holdout_metrics(y, proba, seed=uc.spec.seed),
                 "latency_ms_single_row": single_ms,
                 "latency_ms_per_row_batch": batch_ms,
             }
@@ -94,3 +101,126 @@ def build_evaluation(uc: UseCase) -> list:
         )
 
     return [evaluation, holdout_size]
+
+
+def build_registration(uc: UseCase) -> list:
+    @asset(
+        name="champion_model",
+        key_prefix=uc.name,
+        ins=uc.ins("candidate_evaluation", "frozen_holdout"),
+        group_name="registration",
+        kinds={"mlflow"},
+    )
+    def champion_model(
+        context: AssetExecutionContext,
+        candidate_evaluation: dict,
+        frozen_holdout: pd.DataFrame,
+        mlflow: MlflowResource,
+    ) -> dict:
+        """Registers the best candidate; the gate compares it with the current champion on the same holdout."""
+        client = mlflow.client()
+        metric = candidate_evaluation["metric"]
+        family = candidate_evaluation["best_family"]
+        challenger = candidate_evaluation["scores"][family]
+        X = frozen_holdout[uc.contract.feature_names]
+        y = frozen_holdout[LABEL].to_numpy()
+        current = champion_version(client, uc.name)
+        champion_proba = None
+        if current is not None:
+            champion_proba = load_model(f"models:/{uc.name}/{current.version}").predict_proba(X)
+        gate = uc.spec.gate
+        decision = decide(
+            metric=metric,
+            y_true=y,
+            challenger_proba=candidate_evaluation["best_proba"],
+            champion_proba=champion_proba,
+            floor=gate.floor,
+            min_delta=gate.min_delta,
+            alpha=gate.alpha,
+            challenger_latency_ms=challenger["latency_ms_single_row"],
+            max_latency_ms=gate.max_latency_ms,
+            seed=uc.spec.seed,
+        )
+        run_id = candidate_evaluation["best_run_id"]
+        batches = sorted(frozen_holdout["batch_id"].unique().tolist())
+        tags = {
+            "aimass.family": family,
+            "aimass.primary_metric": metric,
+            "dagster.run_id": context.run_id,
+            **decision.as_tags(),
+            **{f"holdout.{k}": f"{v:.6f}" for k, v in challenger.items()},
+        }
+        version = register_version(
+            client, uc.name, candidate_evaluation["best_model_uri"], run_id, tags, uc.spec.description
+        )
+        interval = (challenger.get(f"{metric}_ci_low"), challenger.get(f"{metric}_ci_high"))
+        card = render_model_card(
+            use_case=uc.name,
+            description=uc.spec.description,
+            version=version.version,
+            family=family,
+            params=candidate_evaluation["best_params"],
+            data={
+                "holdout_rows": len(frozen_holdout),
+                "batches": batches,
+                "classes": list(uc.contract.classes),
+            },
+            metrics=challenger,
+            intervals={metric: interval} if None not in interval else {},
+            gate=decision.as_dict(),
+            compression=candidate_evaluation["best_compression"],
+            lineage={
+                "dagster_run_id": context.run_id,
+                "mlflow_run_id": run_id,
+                "code_version": code_version(),
+                "data_batches": ",".join(batches),
+            },
+        )
+        client.log_text(run_id, card, f"model_card_v{version.version}.md")
+        client.update_model_version(uc.name, version.version, description=card)
+        for key, value in decision.as_tags().items():
+            client.set_tag(run_id, key, value)
+        former = promote(client, uc.name, str(version.version)) if decision.promote else None
+        champion = champion_version(client, uc.name)
+        context.add_output_metadata(
+            {
+                "registered_model": uc.name,
+                "version": int(version.version),
+                "promoted": decision.promote,
+                "gate_reason": decision.reason,
+                f"challenger_{metric}": challenger[metric],
+                "champion_version": int(champion.version) if champion else MetadataValue.null(),
+                "previous_champion_version": int(former) if former else MetadataValue.null(),
+                "gate": MetadataValue.json({k: v for k, v in decision.as_dict().items()}),
+                "model_card": MetadataValue.md(card),
+                "mlflow_run": MetadataValue.url(
+                    run_url(
+                        mlflow.tracking_uri, client.get_run(run_id).info.experiment_id, run_id, mlflow.ui_url
+                    )
+                ),
+            }
+        )
+        return {
+            "registered_model": uc.name,
+            "version": str(version.version),
+            "promoted": decision.promote,
+            "decision": decision.as_dict(),
+            "champion_version": str(champion.version) if champion else None,
+        }
+
+    @asset_check(
+        asset=champion_model,
+        name="check_champion_model_exists",
+        blocking=True,
+        description="A champion exists after the gate",
+    )
+    def champion_exists(champion_model: dict) -> AssetCheckResult:
+        return AssetCheckResult(
+            passed=champion_model["champion_version"] is not None,
+            metadata={
+                "champion_version": str(champion_model["champion_version"]),
+                "gate_decision": MetadataValue.json(champion_model["decision"]),
+            },
+        )
+
+    return [champion_model, champion_exists]

@@ -1,23 +1,27 @@
-"""Monitoring: what the champion served in the last hours, how far it drifted from its training data, and how
-it scores once the outcomes land. Each report carries ``retrain_recommended``, which the drift sensor reads."""
+"""Monitoring: the drift reference each promotion writes; what the champion served in the last hours, how far
+it drifted from its training data, and how it scores once the outcomes land. Each report carries
+``retrain_recommended``, which the drift sensor reads."""
 
 import base64
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, asset
 
-from aimass_pipeline.lib.drift import DriftReport, feature_drift, prediction_drift, served_features
-from aimass_pipeline.lib.drift_plots import drift_png
-from aimass_pipeline.lib.drift_reference import DriftReference, load_reference
-from aimass_pipeline.lib.live_performance import live_performance, read_labels
-from aimass_pipeline.lib.prediction_log import read_predictions
-from aimass_pipeline.lib.registry import champion_version
-from aimass_pipeline.resources import LabelsZoneResource, LakeResource, MlflowResource
-from aimass_pipeline.use_case import UseCase
-
-GROUP = "monitoring"
+from aimass_pipeline.core.registry import champion_version
+from aimass_pipeline.monitoring.drift import DriftReport
+from aimass_pipeline.monitoring.live_performance import live_performance, read_labels
+from aimass_pipeline.monitoring.reference import load_reference, save_reference
+from aimass_pipeline.monitoring.reports import (
+    Compare,
+    as_dict,
+    compare_features,
+    compare_predictions,
+    too_few,
+)
+from aimass_pipeline.monitoring.served import read_predictions
+from aimass_pipeline.orchestration.resources import LabelsZoneResource, LakeResource, MlflowResource
+from aimass_pipeline.orchestration.use_case import MONITORING_GROUP, UseCase
 
 
 def _champion_window(
@@ -30,21 +34,6 @@ def _champion_window(
         return None, served.iloc[0:0]
     version = str(champion.version)
     return version, served[served["model_version"].astype(str) == version].reset_index(drop=True)
-
-
-def _too_few(uc: UseCase, subject: str, version: str | None, rows: int) -> DriftReport | None:
-    monitoring = uc.spec.monitoring
-    if version is None:
-        return DriftReport(subject, 0, rows, reason=f"{uc.name} has no champion yet")
-    if rows < monitoring.min_rows:
-        return DriftReport(
-            subject,
-            0,
-            rows,
-            reason=f"only {rows} predictions by version {version} in the last {monitoring.window_hours} h "
-            f"(< min_rows {monitoring.min_rows}); too few to judge",
-        )
-    return None
 
 
 def _report_metadata(
@@ -72,22 +61,11 @@ def _report_metadata(
     return metadata
 
 
-def _as_dict(report: DriftReport, version: str | None) -> dict:
-    return {
-        "champion_version": version,
-        "retrain_recommended": report.retrain_recommended,
-        "reason": report.reason,
-        "drifted_features": report.drifted_features,
-        "drifted_share": report.drifted_share,
-        "rows": [row.__dict__ for row in report.rows],
-    }
-
-
 def build_monitoring(uc: UseCase) -> list:
     monitoring = uc.spec.monitoring
     classes = list(uc.contract.classes)
 
-    @asset(name="served_predictions", key_prefix=uc.name, group_name=GROUP, kinds={"pandas"})
+    @asset(name="served_predictions", key_prefix=uc.name, group_name=MONITORING_GROUP, kinds={"pandas"})
     def served_predictions(context: AssetExecutionContext, lake: LakeResource) -> pd.DataFrame:
         """The use case's prediction log over the last ``window_hours``."""
         end = datetime.now(UTC)
@@ -105,76 +83,52 @@ def build_monitoring(uc: UseCase) -> list:
         )
         return frame
 
-    def judged(
-        context: AssetExecutionContext,
-        subject: str,
-        served: pd.DataFrame,
-        lake: LakeResource,
-        mlflow: MlflowResource,
-        compare: Callable[[DriftReference, pd.DataFrame], tuple[DriftReport, bytes, str]],
-    ) -> dict:
-        """The champion's own window of traffic against its reference, or no verdict when there is too little."""
-        version, current = _champion_window(uc, served, mlflow)
-        report = _too_few(uc, subject, version, len(current))
-        png = None
-        if report is None:
-            reference = load_reference(lake.lake(), uc.name, version, classes)
-            report, png, reference_uri = compare(reference, current)
-            context.add_output_metadata({"reference_uri": reference_uri})
-        context.add_output_metadata(_report_metadata(report, version, png, lake, uc))
-        return _as_dict(report, version)
-
-    def compare_features(reference: DriftReference, current: pd.DataFrame) -> tuple[DriftReport, bytes, str]:
-        features = served_features(current, uc.contract.feature_names)
-        report = feature_drift(
-            reference.features,
-            features,
-            uc.contract.numeric_features,
-            uc.contract.categorical_features,
-            psi_threshold=monitoring.psi_threshold,
-            alpha=monitoring.ks_alpha,
-            drifted_share=monitoring.drifted_feature_share,
+    def drift_asset(name: str, subject: str, compare: Compare, description: str):
+        @asset(
+            name=name,
+            key_prefix=uc.name,
+            ins=uc.ins("served_predictions"),
+            group_name=MONITORING_GROUP,
+            description=description,
         )
-        return report, drift_png(reference.features, features, report), reference.features_uri
+        def drift_report(
+            context: AssetExecutionContext,
+            served_predictions: pd.DataFrame,
+            lake: LakeResource,
+            mlflow: MlflowResource,
+        ) -> dict:
+            # The champion's own window of traffic against its reference, or no verdict on too little.
+            version, current = _champion_window(uc, served_predictions, mlflow)
+            report = too_few(uc.name, monitoring, subject, version, len(current))
+            png = None
+            if report is None:
+                reference = load_reference(lake.lake(), uc.name, version, classes)
+                report, png, reference_uri = compare(reference, current, uc.contract, monitoring)
+                context.add_output_metadata({"reference_uri": reference_uri})
+            context.add_output_metadata(_report_metadata(report, version, png, lake, uc))
+            return as_dict(report, version)
 
-    def compare_predictions(
-        reference: DriftReference, current: pd.DataFrame
-    ) -> tuple[DriftReport, bytes, str]:
-        report = prediction_drift(
-            reference.proba, current, classes, monitoring.prediction_psi_threshold, monitoring.ks_alpha
-        )
-        proba = reference.proba
-        reference_frame = pd.DataFrame(
-            {
-                "probability": proba[:, 1] if len(classes) == 2 else proba.max(axis=1),
-                "top_probability": proba.max(axis=1),
-                "label": [classes[i] for i in proba.argmax(axis=1)],
-            }
-        )
-        png = drift_png(reference_frame, current.assign(top_probability=current["probability"]), report)
-        return report, png, reference.predictions_uri
+        return drift_report
 
-    @asset(name="feature_drift", key_prefix=uc.name, ins=uc.ins("served_predictions"), group_name=GROUP)
-    def feature_drift_report(
-        context: AssetExecutionContext,
-        served_predictions: pd.DataFrame,
-        lake: LakeResource,
-        mlflow: MlflowResource,
-    ) -> dict:
-        """PSI and KS (numeric) or chi-square (categorical) per feature, against the champion's training data."""
-        return judged(context, "feature drift", served_predictions, lake, mlflow, compare_features)
+    feature_drift_report = drift_asset(
+        "feature_drift",
+        "feature drift",
+        compare_features,
+        "PSI and KS (numeric) or chi-square (categorical) per feature, against the champion's training data.",
+    )
+    prediction_drift_report = drift_asset(
+        "prediction_drift",
+        "prediction drift",
+        compare_predictions,
+        "Served predictions against the champion's own predictions on its holdout.",
+    )
 
-    @asset(name="prediction_drift", key_prefix=uc.name, ins=uc.ins("served_predictions"), group_name=GROUP)
-    def prediction_drift_report(
-        context: AssetExecutionContext,
-        served_predictions: pd.DataFrame,
-        lake: LakeResource,
-        mlflow: MlflowResource,
-    ) -> dict:
-        """Served predictions against the champion's own predictions on its holdout."""
-        return judged(context, "prediction drift", served_predictions, lake, mlflow, compare_predictions)
-
-    @asset(name="live_performance", key_prefix=uc.name, ins=uc.ins("served_predictions"), group_name=GROUP)
+    @asset(
+        name="live_performance",
+        key_prefix=uc.name,
+        ins=uc.ins("served_predictions"),
+        group_name=MONITORING_GROUP,
+    )
     def live_performance_report(
         context: AssetExecutionContext,
         served_predictions: pd.DataFrame,
@@ -228,3 +182,64 @@ def build_monitoring(uc: UseCase) -> list:
         }
 
     return [served_predictions, feature_drift_report, prediction_drift_report, live_performance_report]
+
+
+REFERENCE_TAG = "aimass.drift_reference"
+
+
+def build_reference(uc: UseCase) -> list:
+    """The drift reference of each promoted version, written by the lifecycle run that promoted it."""
+
+    # Group "registration", not "monitoring": it belongs to the run that trains and promotes (lifecycle and
+    # retrain jobs), where the training set in hand is the one the new champion was fitted on.
+    @asset(
+        name="champion_reference",
+        key_prefix=uc.name,
+        ins=uc.ins("training_set", "candidate_evaluation", "champion_model"),
+        group_name="registration",
+        kinds={"pandas"},
+    )
+    def champion_reference(
+        context: AssetExecutionContext,
+        training_set: pd.DataFrame,
+        candidate_evaluation: dict,
+        champion_model: dict,
+        lake: LakeResource,
+        mlflow: MlflowResource,
+    ) -> dict:
+        """What drift is measured against: the promoted version's training features and holdout predictions."""
+        champion = champion_model["champion_version"]
+        if not champion_model["promoted"]:
+            context.add_output_metadata(
+                {
+                    "written": False,
+                    "champion_version": str(champion),
+                    "reason": f"version {champion_model['version']} was not promoted; the champion's "
+                    f"reference (version {champion}) stays",
+                }
+            )
+            return {"version": champion, "written": False}
+        version = str(champion_model["version"])
+        reference = save_reference(
+            lake.lake(),
+            uc.name,
+            version,
+            training_set[uc.contract.feature_names],
+            candidate_evaluation["best_proba"],
+            list(uc.contract.classes),
+            uc.spec.seed,
+        )
+        mlflow.client().set_model_version_tag(uc.name, version, REFERENCE_TAG, reference.features_uri)
+        context.add_output_metadata(
+            {
+                "written": True,
+                "champion_version": version,
+                "dagster/row_count": len(reference.features),
+                "holdout_predictions": len(reference.proba),
+                "features_uri": reference.features_uri,
+                "predictions_uri": reference.predictions_uri,
+            }
+        )
+        return {"version": version, "written": True, "features_uri": reference.features_uri}
+
+    return [champion_reference]

@@ -1,66 +1,86 @@
-"""The drift reference of each promoted version, written by the lifecycle run that promoted it."""
+"""What drift is measured against: a snapshot, per registered model version, of the data that version was
+trained on and of its own predictions on the holdout, kept in the lake next to the prediction log.
 
+Keyed by version, not "latest": a rejected challenger retrains on newer data without becoming champion, and a
+rollback brings back an older version; either way the champion's own reference is the one to compare with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, asset
 
-from aimass_pipeline.lib.drift_reference import save_reference
-from aimass_pipeline.resources import LakeResource, MlflowResource
-from aimass_pipeline.use_case import UseCase
+from aimass_pipeline.core.lake import Lake
 
-REFERENCE_TAG = "aimass.drift_reference"
+# A sample this size pins PSI bins and KS to well under 0.01; bigger only costs lake space and read time.
+MAX_REFERENCE_ROWS = 20_000
 
 
-def build_reference(uc: UseCase) -> list:
-    # Group "registration", not "monitoring": it belongs to the run that trains and promotes (lifecycle and
-    # retrain jobs), where the training set in hand is the one the new champion was fitted on.
-    @asset(
-        name="champion_reference",
-        key_prefix=uc.name,
-        ins=uc.ins("training_set", "candidate_evaluation", "champion_model"),
-        group_name="registration",
-        kinds={"pandas"},
+class MissingReferenceError(LookupError):
+    """The champion has no drift reference (it was registered before monitoring existed, or elsewhere)."""
+
+
+@dataclass(frozen=True)
+class DriftReference:
+    version: str
+    features: pd.DataFrame
+    proba: np.ndarray
+    features_uri: str
+    predictions_uri: str
+
+
+def _parts(use_case: str, version: str, name: str) -> tuple[str, ...]:
+    return ("monitoring", use_case, "reference", f"v{version}", f"{name}.parquet")
+
+
+def save_reference(
+    lake: Lake,
+    use_case: str,
+    version: str,
+    features: pd.DataFrame,
+    proba: np.ndarray,
+    classes: list[str],
+    seed: int,
+) -> DriftReference:
+    """Store a seeded sample of the training features and the version's holdout probabilities."""
+    sample = (
+        features.sample(n=MAX_REFERENCE_ROWS, random_state=seed)
+        if len(features) > MAX_REFERENCE_ROWS
+        else features
     )
-    def champion_reference(
-        context: AssetExecutionContext,
-        training_set: pd.DataFrame,
-        candidate_evaluation: dict,
-        champion_model: dict,
-        lake: LakeResource,
-        mlflow: MlflowResource,
-    ) -> dict:
-        """What drift is measured against: the promoted version's training features and holdout predictions."""
-        champion = champion_model["champion_version"]
-        if not champion_model["promoted"]:
-            context.add_output_metadata(
-                {
-                    "written": False,
-                    "champion_version": str(champion),
-                    "reason": f"version {champion_model['version']} was not promoted; the champion's "
-                    f"reference (version {champion}) stays",
-                }
-            )
-            return {"version": champion, "written": False}
-        version = str(champion_model["version"])
-        reference = save_reference(
-            lake.lake(),
-            uc.name,
-            version,
-            training_set[uc.contract.feature_names],
-            candidate_evaluation["best_proba"],
-            list(uc.contract.classes),
-            uc.spec.seed,
-        )
-        mlflow.client().set_model_version_tag(uc.name, version, REFERENCE_TAG, reference.features_uri)
-        context.add_output_metadata(
-            {
-                "written": True,
-                "champion_version": version,
-                "dagster/row_count": len(reference.features),
-                "holdout_predictions": len(reference.proba),
-                "features_uri": reference.features_uri,
-                "predictions_uri": reference.predictions_uri,
-            }
-        )
-        return {"version": version, "written": True, "features_uri": reference.features_uri}
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim != 2 or proba.shape[1] != len(classes):
+        raise ValueError(f"holdout probabilities have shape {proba.shape}, expected (n, {len(classes)})")
+    lake.write_parquet(sample.reset_index(drop=True), *_parts(use_case, version, "features"))
+    lake.write_parquet(pd.DataFrame(proba, columns=list(classes)), *_parts(use_case, version, "predictions"))
+    return DriftReference(
+        version,
+        sample,
+        proba,
+        lake.uri(*_parts(use_case, version, "features")),
+        lake.uri(*_parts(use_case, version, "predictions")),
+    )
 
-    return [champion_reference]
+
+def load_reference(lake: Lake, use_case: str, version: str, classes: list[str]) -> DriftReference:
+    features_parts, predictions_parts = (
+        _parts(use_case, version, "features"),
+        _parts(use_case, version, "predictions"),
+    )
+    if not lake.exists(*features_parts) or not lake.exists(*predictions_parts):
+        raise MissingReferenceError(
+            f"{use_case} version {version} has no drift reference at {lake.uri(*features_parts[:-1])}: it is written "
+            f"when a lifecycle run promotes a version (asset champion_reference); rerun the lifecycle to create one"
+        )
+    predictions = lake.read_parquet(*predictions_parts)
+    missing = [c for c in classes if c not in predictions.columns]
+    if missing:
+        raise MissingReferenceError(f"{lake.uri(*predictions_parts)} lacks the class columns {missing}")
+    return DriftReference(
+        version,
+        lake.read_parquet(*features_parts),
+        predictions[list(classes)].to_numpy(dtype=float),
+        lake.uri(*features_parts),
+        lake.uri(*predictions_parts),
+    )

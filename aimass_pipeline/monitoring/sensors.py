@@ -4,19 +4,14 @@ import time
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
-from aimass_pipeline.lib.retrain_trigger import Signal, TriggerState, decide
-from aimass_pipeline.use_case import UseCase
-
-MONITORED = ("feature_drift", "prediction_drift", "live_performance")
-
-
-def retrain_job_name(uc: UseCase) -> str:
-    return f"{uc.name}_retrain"
+from aimass_pipeline.monitoring.reports import REPORTS
+from aimass_pipeline.monitoring.retrain_trigger import Signal, TriggerState, decide
+from aimass_pipeline.orchestration.use_case import USE_CASE_TAG, UseCase
 
 
 def _signals(context: SensorEvaluationContext, uc: UseCase) -> list[Signal]:
     signals = []
-    for name in MONITORED:
+    for name in REPORTS:
         records = context.instance.fetch_materializations(uc.key(name), limit=1).records
         if not records:
             continue
@@ -42,7 +37,7 @@ def build_drift_sensor(uc: UseCase):
     # job_name, not job: the retrain job is defined with the other jobs and resolved when Definitions load.
     @sensor(
         name=f"{uc.name}_drift_sensor",
-        job_name=retrain_job_name(uc),
+        job_name=uc.retrain_job,
         minimum_interval_seconds=60,
         default_status=DefaultSensorStatus.RUNNING,
         description=f"Retrains {uc.name} when monitoring recommends it, at most once per "
@@ -58,7 +53,7 @@ def build_drift_sensor(uc: UseCase):
             # A lost cursor must not relaunch for the same report either.
             run_key=f"{uc.name}:drift:{trigger.asset}:{trigger.storage_id}",
             tags={
-                "aimass/use_case": uc.name,
+                USE_CASE_TAG: uc.name,
                 "aimass/trigger": "drift",
                 "aimass/drift_run_id": trigger.run_id,
                 "aimass/drift_asset": trigger.asset,

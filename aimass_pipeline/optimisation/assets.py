@@ -4,11 +4,11 @@ import mlflow as mlflow_api
 import pandas as pd
 from dagster import AssetExecutionContext, Config, MetadataValue, asset
 
-from aimass_pipeline.lib.models import get_family
-from aimass_pipeline.lib.registry import ensure_experiment, run_url
-from aimass_pipeline.lib.tuning import TrialOutcome, tune
-from aimass_pipeline.resources import MlflowResource
-from aimass_pipeline.use_case import LABEL, UseCase
+from aimass_pipeline.core.registry import ensure_experiment, run_url
+from aimass_pipeline.models import get_family
+from aimass_pipeline.optimisation.tuning import TrialOutcome, tune
+from aimass_pipeline.orchestration.resources import MlflowResource
+from aimass_pipeline.orchestration.use_case import LABEL, UseCase
 
 
 class TuningBudget(Config):

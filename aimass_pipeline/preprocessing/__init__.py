@@ -1,1 +1,1 @@
-"""Lifecycle stage: preprocessing."""
+"""Lifecycle stage: preprocessing. Types, categories, duplicates."""

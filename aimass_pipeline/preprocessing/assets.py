@@ -3,10 +3,10 @@
 import pandas as pd
 from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, asset, asset_check
 
-from aimass_pipeline.lib.preprocessing import clean_records
-from aimass_pipeline.lib.validation import quality_expectations
-from aimass_pipeline.quality import suite_check
-from aimass_pipeline.use_case import UseCase
+from aimass_pipeline.core.validation import quality_expectations
+from aimass_pipeline.orchestration.checks import suite_check
+from aimass_pipeline.orchestration.use_case import UseCase
+from aimass_pipeline.preprocessing.cleaning import clean_records
 
 
 def build_preprocessing(uc: UseCase) -> list:

@@ -14,14 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote
+
+from aimass_pipeline.core import registry
 
 log = logging.getLogger(__name__)
-
-CHAMPION_ALIAS = "champion"
-DEFAULT_THRESHOLD = 0.5
 
 T = TypeVar("T")
 
@@ -48,40 +45,11 @@ def single_threaded(model: Any) -> Any:
     return model
 
 
-def _threshold(tags: dict[str, str]) -> float:
-    raw = tags.get("threshold")
-    return DEFAULT_THRESHOLD if raw is None else float(raw)
-
-
-def _client(tracking_uri: str) -> Any:
-    from mlflow import MlflowClient
-
-    path = _sqlite_path(tracking_uri)
-    # SQLAlchemy would create an empty database at a missing path and the registry would then look empty
-    # rather than unreachable.
-    if path is not None and not path.exists():
-        raise FileNotFoundError(f"MLflow tracking database {path} does not exist")
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-
-
-def _sqlite_path(tracking_uri: str) -> Path | None:
-    prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix):
-        return None
-    return Path(unquote(tracking_uri[len(prefix) :].split("?", 1)[0]))
-
-
 def champion_version(tracking_uri: str, name: str) -> str | None:
     """The version the alias points at; None when the model or alias does not exist. Raises when the
     registry cannot be reached."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(_client(tracking_uri).get_model_version_by_alias(name, CHAMPION_ALIAS).version)
-    except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            return None
-        raise
+    version = registry.champion_version(registry.registry_client(tracking_uri), name)
+    return None if version is None else str(version.version)
 
 
 def redacted(uri: str) -> str:
@@ -100,12 +68,10 @@ def registry_champion(tracking_uri: str, name: str, retries: int) -> str | None:
 
 def load_version(tracking_uri: str, name: str, version: str) -> ServedModel:
     """Load one registered version, pinned by number: the alias may move again while this loads."""
-    import mlflow.sklearn
-
-    client = _client(tracking_uri)
+    client = registry.registry_client(tracking_uri)
     mv = client.get_model_version(name, version)
-    model = mlflow.sklearn.load_model(client.get_model_version_download_uri(name, version))
-    return ServedModel(single_threaded(model), name, str(mv.version), _threshold(mv.tags))
+    model = registry.load_model(client.get_model_version_download_uri(name, version))
+    return ServedModel(single_threaded(model), name, str(mv.version), registry.threshold_of(mv.tags))
 
 
 def with_retries(what: str, attempt: Callable[[], T], retries: int, backoff_s: float = 1.0) -> T:

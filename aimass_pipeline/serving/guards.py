@@ -5,14 +5,11 @@ The other status codes of a rejected request (413, 415, 400, 422) are ``request_
 
 import hmac
 import logging
-import os
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 from pydantic import ValidationError
 
-from aimass_pipeline.serving.request_limits import ASGIApp, validation_status
+from aimass_pipeline.serving.request_limits import ASGIApp, Receive, Scope, Send, send_json, validation_status
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +75,14 @@ class ServiceMetrics:
 
 
 class ApiKeyMiddleware:
-    """401 for requests without the key in ``AIMASS_API_KEY``; a no-op while that variable is unset or empty.
+    """401 for requests without ``key`` (``AIMASS_API_KEY``); a no-op while there is no key.
 
     A middleware rather than a check inside ``predict``: it covers every route (the docs and any API added
     later) and rejects before the body is read and validated.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, key: str | None = None) -> None:
         self.app = app
-        key = os.environ.get("AIMASS_API_KEY", "")
         self.key = key.encode() if key else None
 
     def _authorised(self, headers: list[tuple[bytes, bytes]]) -> bool:
@@ -107,9 +103,9 @@ class ApiKeyMiddleware:
 
     async def __call__(
         self,
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> None:
         if (
             self.key is None
@@ -119,16 +115,6 @@ class ApiKeyMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        body = b'{"error":"missing or invalid API key"}'
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b"Bearer"),
-                ],
-            }
+        await send_json(
+            send, 401, {"error": "missing or invalid API key"}, ((b"www-authenticate", b"Bearer"),)
         )
-        await send({"type": "http.response.body", "body": body})

@@ -7,16 +7,13 @@ schema (unknown field, wrong type, out of range, NaN or infinity, no records, to
 """
 
 import json
-import os
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-
-ASGIApp = Callable[
-    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-    Awaitable[None],
-]
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def validation_status(errors: Iterable[dict[str, Any]]) -> int:
@@ -24,19 +21,29 @@ def validation_status(errors: Iterable[dict[str, Any]]) -> int:
     return 400 if all(err.get("type") == "json_invalid" for err in errors) else 422
 
 
-async def _send_json(send: Callable[[Any], Awaitable[None]], status: int, payload: dict[str, Any]) -> None:
+async def send_json(
+    send: Send,
+    status: int,
+    payload: dict[str, Any],
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    """Answer a request from a middleware: a JSON body with its status and any extra headers."""
     body = json.dumps(payload).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
 
 
-def _header(scope: MutableMapping[str, Any], name: bytes) -> bytes | None:
+def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope.get("headers", []):
         if key == name:
             return value
@@ -55,16 +62,15 @@ class RequestGuardMiddleware:
     syntax into the 422 clients of typed APIs expect, the body (``detail[].loc``) unchanged.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
-        configured = max_body_bytes or os.environ.get("AIMASS_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES
-        self.limit = int(configured)
+        self.limit = int(max_body_bytes)
 
     async def __call__(
         self,
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST":
             await self.app(scope, receive, send)
@@ -72,7 +78,7 @@ class RequestGuardMiddleware:
         media_type = (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
         if media_type != b"application/json":
             shown = media_type.decode("latin-1") or "none"
-            await _send_json(send, 415, {"error": f"Content-Type must be application/json, got {shown}"})
+            await send_json(send, 415, {"error": f"Content-Type must be application/json, got {shown}"})
             return
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
@@ -96,8 +102,8 @@ class RequestGuardMiddleware:
 
     async def _too_large(
         self,
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
+        receive: Receive,
+        send: Send,
         read: int,
         more: bool,
     ) -> None:
@@ -108,14 +114,14 @@ class RequestGuardMiddleware:
                 return
             drained += len(message.get("body", b""))
             more = message.get("more_body", False)
-        await _send_json(
+        await send_json(
             send,
             413,
             {"error": f"request body over the limit of {self.limit} bytes", "limit_bytes": self.limit},
         )
 
 
-def _replay(body: bytes, receive: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+def _replay(body: bytes, receive: Receive) -> Receive:
     sent = False
 
     async def replayed() -> Any:
@@ -129,7 +135,7 @@ def _replay(body: bytes, receive: Callable[[], Awaitable[Any]]) -> Callable[[], 
     return replayed
 
 
-def _status_for_validation(send: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+def _status_for_validation(send: Send) -> Send:
     held: dict[str, Any] | None = None
     chunks: list[bytes] = []
 

@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from aimass_pipeline.lib.contracts import Column, Contract
+from aimass_pipeline.core.contracts import Column, Contract
 
 
 class BentoArgs(BaseModel):

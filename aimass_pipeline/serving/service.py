@@ -10,7 +10,7 @@ a lone request and answers 503 when overloaded past its latency budget. The API 
 
 Which model it starts on is decided at import time, first match wins:
 
-1. the bento arguments ``use_case`` / ``model_tag`` -- ``aimass_pipeline.lib.bento`` passes them to
+1. the bento arguments ``use_case`` / ``model_tag`` -- ``aimass_pipeline.deployment.bento`` passes them to
    ``bentoml.bentos.build``, which stores them in ``bento.yaml``; ``bentoml serve <bento>`` restores them
    before importing this module, so a built bento always serves exactly the model it was built with;
 2. the environment variables ``AIMASS_USE_CASE`` / ``AIMASS_BENTO_MODEL`` (serving from source);
@@ -30,7 +30,7 @@ Operations, all read from the server's environment:
 - every response carries a ``request_id`` and every prediction a ``prediction_id`` (uuid4 hex), the keys to
   join later outcomes to what was predicted;
 - with ``AIMASS_LAKE_URL`` set, predictions are written to ``<lake>/predictions/<use_case>/`` by
-  ``aimass_pipeline.lib.prediction_log`` every ``AIMASS_PREDICTION_FLUSH_S`` seconds (default 5);
+  ``aimass_pipeline.core.prediction_log`` every ``AIMASS_PREDICTION_FLUSH_S`` seconds (default 5);
   ``AIMASS_PREDICTION_LOG=off`` turns that off;
 - ``/metrics`` (BentoML's Prometheus endpoint) also shows ``aimass_predictions_total`` (by use case, model
   version and label), ``aimass_prediction_probability`` (histogram) and
@@ -39,34 +39,22 @@ Operations, all read from the server's environment:
   ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``, else 401.
 """
 
-import atexit
 import gc
 import logging
-import os
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import bentoml
-import mlflow.sklearn
 import numpy as np
 import pandas as pd
-from bentoml._internal.context import server_context
+from bentoml._internal.context import server_context  # noqa: PLC2701 - BentoML exposes it nowhere else
 from pydantic import Field
 from threadpoolctl import threadpool_limits
 
-from aimass_pipeline.lib.lake import storage_options_from_env
-from aimass_pipeline.lib.prediction_log import PredictionLogger
-from aimass_pipeline.lib.specs import UseCaseSpec, load_specs
-from aimass_pipeline.serving.champion import (
-    DEFAULT_THRESHOLD,
-    ChampionFollower,
-    ServedModel,
-    registry_champion,
-    single_threaded,
-    with_retries,
-)
+from aimass_pipeline.core.registry import load_model
+from aimass_pipeline.core.scoring import DEFAULT_THRESHOLD, predicted_classes
+from aimass_pipeline.serving.champion import ChampionFollower, ServedModel, single_threaded
 from aimass_pipeline.serving.config import SERVICE_CONFIG
 from aimass_pipeline.serving.guards import ApiKeyMiddleware, RejectedInputWithoutTraceback, ServiceMetrics
 from aimass_pipeline.serving.request_limits import RequestGuardMiddleware
@@ -77,14 +65,13 @@ from aimass_pipeline.serving.schema import (
     record_model,
     request_model,
 )
+from aimass_pipeline.serving.startup import prediction_logger, require_model_stores, resolve_startup
+from aimass_pipeline.settings import load_serving_settings
 
 MAX_RECORDS = 10_000
 # /predict_batch: one request fits in one adaptive batch; bigger requests belong on /predict.
 MAX_BATCH_RECORDS = 1_000
 BATCH_MAX_LATENCY_MS = 1_000
-DEFAULT_FLUSH_S = 5.0
-DEFAULT_POLL_S = 10.0
-DEFAULT_STARTUP_RETRIES = 3
 
 log = logging.getLogger(__name__)
 # BentoML configures its own loggers only; without this the service's INFO lines (champion swaps, the
@@ -95,77 +82,30 @@ logging.getLogger("aimass_pipeline").setLevel(logging.INFO)
 # The logger of bentoml._internal.server.http_app.log_exception; if BentoML renames it, this is a no-op.
 logging.getLogger("bentoml._internal.server.http_app").addFilter(RejectedInputWithoutTraceback())
 
-
-_ARGS = bentoml.use_arguments(BentoArgs)
-USE_CASE = _ARGS.use_case or os.environ.get("AIMASS_USE_CASE") or "credit_risk"
-MODEL_TAG = _ARGS.model_tag or os.environ.get("AIMASS_BENTO_MODEL") or f"{USE_CASE}:latest"
-# A built bento carries its spec, so it serves the contract it was trained under, also for use cases
-# defined outside the package.
-SPEC = UseCaseSpec.model_validate(_ARGS.spec) if _ARGS.spec else load_specs()[USE_CASE]
-CONTRACT = SPEC.contract
+# Importing this module is the service's start: BentoML builds the API from the contract when it imports it.
+STARTUP = resolve_startup(bentoml.use_arguments(BentoArgs), load_serving_settings())
+SETTINGS = STARTUP.settings
+CONTRACT = STARTUP.spec.contract
 Record = record_model(CONTRACT)
 PredictRequest = request_model("PredictRequest", CONTRACT, Record, MAX_RECORDS)
 PredictBatchRequest = request_model("PredictBatchRequest", CONTRACT, Record, MAX_BATCH_RECORDS)
-POLL_S = float(os.environ.get("AIMASS_CHAMPION_POLL_S") or DEFAULT_POLL_S)
-TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI", "")
-RETRIES = int(os.environ.get("AIMASS_STARTUP_RETRIES") or DEFAULT_STARTUP_RETRIES)
-
-
-def _prediction_logger(use_case: str, on_dropped: Callable[[int], None]) -> PredictionLogger | None:
-    lake_url = os.environ.get("AIMASS_LAKE_URL")
-    if not lake_url or os.environ.get("AIMASS_PREDICTION_LOG", "").strip().lower() == "off":
-        log.info("prediction log off (AIMASS_LAKE_URL unset or AIMASS_PREDICTION_LOG=off)")
-        return None
-    flush_s = float(os.environ.get("AIMASS_PREDICTION_FLUSH_S") or DEFAULT_FLUSH_S)
-    logger = PredictionLogger(
-        lake_url,
-        use_case,
-        flush_interval_s=flush_s,
-        storage_options=storage_options_from_env(),
-        on_dropped=on_dropped,
-    )
-    # on_shutdown below is the normal path; atexit covers an interpreter exit that skips it. close() is
-    # idempotent.
-    atexit.register(logger.close)
-    log.info("prediction log: %s every %.1f s", logger.fs.unstrip_protocol(logger.base), flush_s)
-    return logger
-
-
-def _stored_model() -> Any:
-    # BentoModel.stored, not the resolving descriptor: that would fall back to pulling from BentoCloud.
-    stored = bentoml.models.BentoModel(MODEL_TAG).stored
-    if stored is None:
-        raise LookupError(f"no model {MODEL_TAG} in the model store")
-    return stored
-
-
-def _require_model_stores() -> Any:
-    """The bento's model, and the registry when the service follows the champion, retried with backoff."""
-    store = os.environ.get("BENTOML_HOME", "~/bentoml")
-    stored = with_retries(
-        f"model {MODEL_TAG} in the BentoML model store under {store}", _stored_model, RETRIES
-    )
-    if POLL_S > 0 and TRACKING_URI:
-        champion = registry_champion(TRACKING_URI, USE_CASE, RETRIES)
-        log.info("%s: the registry's champion is version %s", USE_CASE, champion)
-    return stored
 
 
 if server_context.worker_index is None:
     # The `bentoml serve` process itself imports this module before it starts any worker: failing here
     # exits the server non-zero, whereas a worker failing in __init__ is restarted by BentoML forever.
-    _require_model_stores()
+    require_model_stores(STARTUP)
 
 
 @bentoml.service(**SERVICE_CONFIG)
 class ChampionService:
-    bento_model = bentoml.models.BentoModel(MODEL_TAG)
+    bento_model = bentoml.models.BentoModel(STARTUP.model_tag)
 
     def __init__(self) -> None:
-        stored = _require_model_stores()
+        stored = require_model_stores(STARTUP)
         metadata = stored.info.metadata
         initial = ServedModel(
-            model=single_threaded(mlflow.sklearn.load_model(stored.path_of("mlflow_model"))),
+            model=single_threaded(load_model(stored.path_of("mlflow_model"))),
             name=str(metadata.get("registered_model_name", CONTRACT.use_case)),
             version=str(metadata.get("model_version", stored.tag.version)),
             threshold=float(metadata.get("threshold", DEFAULT_THRESHOLD)),
@@ -173,13 +113,13 @@ class ChampionService:
         threadpool_limits(limits=1)
         self.metrics = ServiceMetrics.get()
         dropped = self.metrics.log_dropped.labels(CONTRACT.use_case)
-        self.prediction_log = _prediction_logger(CONTRACT.use_case, dropped.inc)
+        self.prediction_log = prediction_logger(SETTINGS, CONTRACT.use_case, dropped.inc)
         # The imports leave ~300k long-lived objects that every full garbage collection walks with the GIL
         # held (0.1-1 s here), stalling every request in flight; they live as long as the process.
         gc.collect()
         gc.freeze()
-        self.follower = ChampionFollower(initial, TRACKING_URI, POLL_S)
-        if POLL_S > 0 and TRACKING_URI:
+        self.follower = ChampionFollower(initial, SETTINGS.tracking_uri, SETTINGS.poll_s)
+        if STARTUP.follows_champion:
             self.follower.start()
         else:
             log.warning(
@@ -187,8 +127,8 @@ class ChampionService:
                 "MLFLOW_TRACKING_URI %s)",
                 initial.name,
                 initial.version,
-                POLL_S,
-                "set" if TRACKING_URI else "unset",
+                SETTINGS.poll_s,
+                "set" if SETTINGS.tracking_uri else "unset",
             )
 
     @bentoml.on_shutdown
@@ -213,26 +153,23 @@ class ChampionService:
     ) -> list[dict[str, Any]]:
         proba = np.asarray(served.model.predict_proba(self._frame(rows)), dtype=float)
         classes = CONTRACT.classes
+        labels = [classes[k] for k in predicted_classes(proba, served.threshold)]
         # Plain dicts, not Prediction objects: the prediction log keeps them as they are, and pydantic
         # validates them into the response once.
         if CONTRACT.is_binary:
             outputs = [
-                {
-                    "prediction_id": uuid.uuid4().hex,
-                    "probability": float(p),
-                    "label": classes[1] if p >= served.threshold else classes[0],
-                }
-                for p in proba[:, 1]
+                {"prediction_id": uuid.uuid4().hex, "probability": float(p), "label": label}
+                for p, label in zip(proba[:, 1], labels, strict=True)
             ]
         else:
             outputs = [
                 {
                     "prediction_id": uuid.uuid4().hex,
                     "probability": float(row.max()),
-                    "label": classes[int(row.argmax())],
+                    "label": label,
                     "probabilities": {c: float(v) for c, v in zip(classes, row, strict=True)},
                 }
-                for row in proba
+                for row, label in zip(proba, labels, strict=True)
             ]
         self._observe(served, outputs)
         if self.prediction_log is not None:
@@ -284,5 +221,5 @@ class ChampionService:
 
 
 # Outermost first: the key is checked before the body is read.
-ChampionService.add_asgi_middleware(ApiKeyMiddleware)
-ChampionService.add_asgi_middleware(RequestGuardMiddleware)
+ChampionService.add_asgi_middleware(ApiKeyMiddleware, key=SETTINGS.api_key)
+ChampionService.add_asgi_middleware(RequestGuardMiddleware, max_body_bytes=SETTINGS.max_body_bytes)

@@ -1,1 +1,1 @@
-"""Lifecycle stage: training."""
+"""Lifecycle stage: training. The frozen split, one candidate per model family, compression."""

@@ -4,14 +4,15 @@ import mlflow as mlflow_api
 import pandas as pd
 from dagster import AssetExecutionContext, AssetOut, MetadataValue, Output, asset, multi_asset
 
-from aimass_pipeline.lib.compression import compress
-from aimass_pipeline.lib.lineage import code_version
-from aimass_pipeline.lib.models import get_family
-from aimass_pipeline.lib.models.ensemble import SoftVotingEnsemble
-from aimass_pipeline.lib.registry import ensure_experiment, log_candidate, run_url
-from aimass_pipeline.lib.splits import split_frame
-from aimass_pipeline.resources import MlflowResource
-from aimass_pipeline.use_case import LABEL, UseCase
+from aimass_pipeline.core.lineage import code_version
+from aimass_pipeline.core.registry import ensure_experiment, run_url
+from aimass_pipeline.models import get_family
+from aimass_pipeline.models.ensemble import SoftVotingEnsemble
+from aimass_pipeline.orchestration.resources import MlflowResource
+from aimass_pipeline.orchestration.use_case import LABEL, UseCase
+from aimass_pipeline.training.compression import compress
+from aimass_pipeline.training.splits import split_frame
+from aimass_pipeline.training.tracking import log_candidate
 
 COMPRESSION_SAMPLE = 1000
 

@@ -1,1 +1,1 @@
-"""Lifecycle stage: transformation."""
+"""Lifecycle stage: transformation. dbt models (or a Python model table) into the warehouse."""

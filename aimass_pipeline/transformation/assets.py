@@ -9,13 +9,13 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetKey, AssetObservation, Config, asset
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from aimass_pipeline.catalog import use_case_specs
-from aimass_pipeline.lib.features import model_table
-from aimass_pipeline.lib.warehouse_load import LoadReport, lake_sources
-from aimass_pipeline.resources import LakeResource
-from aimass_pipeline.transformation.project import ensure_manifest
-from aimass_pipeline.use_case import LABEL, UseCase
-from aimass_pipeline.warehouse import WarehouseResource
+from aimass_pipeline.core.specs import UseCaseSpec
+from aimass_pipeline.orchestration.resources import LakeResource
+from aimass_pipeline.orchestration.use_case import LABEL, UseCase
+from aimass_pipeline.transformation.features import model_table
+from aimass_pipeline.transformation.project import MANIFEST_PATH, ensure_manifest
+from aimass_pipeline.transformation.resources import WarehouseResource
+from aimass_pipeline.transformation.warehouse_load import LoadReport, lake_sources
 
 
 class AimassDbtTranslator(DagsterDbtTranslator):
@@ -46,17 +46,17 @@ def dbt_build_args(config: DbtBuildConfig) -> list[str]:
     return args
 
 
-MANIFEST_PATH = ensure_manifest()
-
-
 def load_sources(
-    context: AssetExecutionContext, warehouse: WarehouseResource, lake: LakeResource, batch_id: str
+    context: AssetExecutionContext,
+    specs: dict[str, UseCaseSpec],
+    warehouse: WarehouseResource,
+    lake: LakeResource,
+    batch_id: str,
 ) -> list[LoadReport]:
     """Copy the lake tables the selected models' use cases read into the warehouse (prod: PostgreSQL),
     each reported as an observation of the asset that wrote it."""
     use_cases = {key.path[0] for key in context.selected_asset_keys}
     sources = lake_sources(json.loads(MANIFEST_PATH.read_text()), use_cases)
-    specs = use_case_specs()
     store = lake.lake()
     reports = []
     for source in sources:
@@ -79,27 +79,32 @@ def load_sources(
     return reports
 
 
-@dbt_assets(
-    manifest=MANIFEST_PATH,
-    dagster_dbt_translator=AimassDbtTranslator(
-        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
-    ),
-)
-def warehouse_models(
-    context: AssetExecutionContext,
-    dbt: DbtCliResource,
-    warehouse: WarehouseResource,
-    lake: LakeResource,
-    config: DbtBuildConfig,
-):
-    if dbt.target != warehouse.dbt_target:
-        raise ValueError(
-            f"dbt runs target {dbt.target!r} but the warehouse resource is {type(warehouse).__name__} "
-            f"(target {warehouse.dbt_target!r}): both come from Settings.dbt_target"
-        )
-    if not warehouse.sources_in_lake:
-        load_sources(context, warehouse, lake, config.batch_id.strip())
-    yield from dbt.cli(dbt_build_args(config), context=context).stream()
+def build_warehouse_models(specs: dict[str, UseCaseSpec]):
+    """Every dbt model of every use case, one multi-asset over the project's manifest."""
+
+    @dbt_assets(
+        manifest=ensure_manifest(),
+        dagster_dbt_translator=AimassDbtTranslator(
+            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+        ),
+    )
+    def warehouse_models(
+        context: AssetExecutionContext,
+        dbt: DbtCliResource,
+        warehouse: WarehouseResource,
+        lake: LakeResource,
+        config: DbtBuildConfig,
+    ):
+        if dbt.target != warehouse.dbt_target:
+            raise ValueError(
+                f"dbt runs target {dbt.target!r} but the warehouse resource is {type(warehouse).__name__} "
+                f"(target {warehouse.dbt_target!r}): both come from Settings.dbt_target"
+            )
+        if not warehouse.sources_in_lake:
+            load_sources(context, specs, warehouse, lake, config.batch_id.strip())
+        yield from dbt.cli(dbt_build_args(config), context=context).stream()
+
+    return warehouse_models
 
 
 def build_transformation(uc: UseCase) -> list:

@@ -3,11 +3,11 @@
 import pandas as pd
 from dagster import AssetCheckResult, asset_check
 
-from aimass_pipeline.lib.validation import model_table_expectations
-from aimass_pipeline.quality import suite_check
-from aimass_pipeline.resources import LakeResource
-from aimass_pipeline.use_case import LABEL, UseCase
-from aimass_pipeline.warehouse import WarehouseResource
+from aimass_pipeline.core.validation import model_table_expectations
+from aimass_pipeline.orchestration.checks import suite_check
+from aimass_pipeline.orchestration.resources import LakeResource
+from aimass_pipeline.orchestration.use_case import LABEL, UseCase
+from aimass_pipeline.transformation.resources import WarehouseResource
 
 
 def build_model_table_check(uc: UseCase) -> list:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from aimass_pipeline.lib.dbt_contract import staging_schema_yaml
-from aimass_pipeline.lib.specs import UseCaseSpec, load_specs
+from aimass_pipeline.core.specs import UseCaseSpec, load_specs
+from aimass_pipeline.transformation.dbt_contract import staging_schema_yaml
 from aimass_pipeline.transformation.project import DBT_DIR
 
 

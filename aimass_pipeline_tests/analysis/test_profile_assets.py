@@ -12,12 +12,13 @@ from dagster import (
 )
 
 from aimass_pipeline.analysis.assets import build_analysis
-from aimass_pipeline.lib.features import model_table
-from aimass_pipeline.lib.lake import Lake
-from aimass_pipeline.lib.preprocessing import clean_records, read_raw_batch
-from aimass_pipeline.resources import LakeResource
-from aimass_pipeline.use_case import UseCase
+from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.orchestration.resources import LakeResource
+from aimass_pipeline.orchestration.use_case import UseCase
+from aimass_pipeline.preprocessing.cleaning import clean_records
+from aimass_pipeline.transformation.features import model_table
 from aimass_pipeline_tests.conftest import CREDIT_RISK, CREDIT_SPEC
+from aimass_pipeline_tests.raw_batches import read_raw_batch
 
 UC = UseCase(CREDIT_SPEC)
 

@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
+from aimass_pipeline.collection.landing import LandingCursor, list_landed_files
 from aimass_pipeline.collection.sensors import build_landing_sensor, landing_tick
-from aimass_pipeline.jobs import build_lifecycle_job
-from aimass_pipeline.lib.lake import Lake
-from aimass_pipeline.lib.landing import LandingCursor, list_landed_files
-from aimass_pipeline.resources import LakeResource, LandingZoneResource
+from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.orchestration.jobs import build_lifecycle_job
+from aimass_pipeline.orchestration.resources import LakeResource, LandingZoneResource
+from aimass_pipeline.orchestration.use_case import UseCase
 from aimass_pipeline.settings import Settings
-from aimass_pipeline.use_case import UseCase
 from aimass_pipeline_tests.conftest import CREDIT_SPEC
 
 CREDIT = UseCase(CREDIT_SPEC)

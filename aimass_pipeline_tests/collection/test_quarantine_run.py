@@ -5,14 +5,14 @@ import pandas as pd
 import pytest
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
+from aimass_pipeline.cli.lifecycle import _set_aside
 from aimass_pipeline.collection.assets import build_collection
+from aimass_pipeline.collection.quarantine import list_quarantined
 from aimass_pipeline.collection.sensors import landing_tick
-from aimass_pipeline.commands.lifecycle import _set_aside
-from aimass_pipeline.lib.lake import Lake
-from aimass_pipeline.lib.quarantine import list_quarantined
-from aimass_pipeline.resources import LakeIOManager, LakeResource, LandingZoneResource
+from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.orchestration.resources import LakeIOManager, LakeResource, LandingZoneResource
+from aimass_pipeline.orchestration.use_case import UseCase
 from aimass_pipeline.settings import Settings
-from aimass_pipeline.use_case import UseCase
 from aimass_pipeline_tests.conftest import CREDIT_SPEC
 
 CREDIT = UseCase(CREDIT_SPEC)

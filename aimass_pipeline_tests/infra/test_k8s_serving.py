@@ -15,7 +15,7 @@ import pytest
 import requests
 import yaml
 
-from aimass_pipeline.lib.bento import bentoml_executable
+from aimass_pipeline.deployment.bento import PACKAGE_FILES, bentoml_executable
 from aimass_pipeline.serving.guards import OPEN_PATHS
 from aimass_pipeline.settings import Settings, load_settings
 from aimass_pipeline_tests.bento_server import bento_server
@@ -23,8 +23,6 @@ from aimass_pipeline_tests.bento_server import bento_server
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "infra" / "k8s" / "serving.yaml"
 USE_CASE = "credit_risk"
-# What the bento ships and runs (lib.bento._PACKAGE_FILES): the variables it reads are the ones that count.
-SHIPPED = ("aimass_pipeline/__init__.py", "aimass_pipeline/lib", "aimass_pipeline/serving")
 ENV_READ = re.compile(r"""(?:environ(?:\.get)?\s*[\[(]|getenv\()\s*["']([A-Z][A-Z0-9_]*)["']""")
 # Read by a library inside the service rather than by AIMass code.
 LIBRARY_ENV = {"MLFLOW_TRACKING_URI"}
@@ -44,8 +42,8 @@ def _container(docs: dict[str, dict]) -> dict:
 
 
 def _env_read_by_service() -> set[str]:
-    files = [REPO / SHIPPED[0], *(p for d in SHIPPED[1:] for p in (REPO / d).rglob("*.py"))]
-    return {name for path in files for name in ENV_READ.findall(path.read_text())}
+    """What the bento ships and runs reads: the variables that count."""
+    return {name for file in PACKAGE_FILES for name in ENV_READ.findall((REPO / file).read_text())}
 
 
 def test_manifest_has_a_deployment_service_and_autoscaler() -> None:

@@ -13,8 +13,8 @@ from dagster import (
     instance_for_test,
 )
 
-from aimass_pipeline.monitoring.sensors import build_drift_sensor, retrain_job_name
-from aimass_pipeline.use_case import UseCase
+from aimass_pipeline.monitoring.sensors import build_drift_sensor
+from aimass_pipeline.orchestration.use_case import UseCase
 from aimass_pipeline_tests.conftest import CREDIT_SPEC
 
 UC = UseCase(CREDIT_SPEC)
@@ -61,7 +61,7 @@ def test_one_request_per_drift_event_and_a_cooldown(instance: DagsterInstance) -
     assert isinstance(request, RunRequest)
     assert request.tags["aimass/trigger"] == "drift" and request.tags["aimass/drift_asset"] == "feature_drift"
     assert request.run_key == f"credit_risk:drift:feature_drift:{first_event}"
-    assert build_drift_sensor(UC).job_name == retrain_job_name(UC) == "credit_risk_retrain"
+    assert build_drift_sensor(UC).job_name == UC.retrain_job == "credit_risk_retrain"
 
     aged = _aged(cursor, COOLDOWN + 1)
     same, _ = _tick(instance, aged)

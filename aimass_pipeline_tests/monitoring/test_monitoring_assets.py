@@ -8,7 +8,12 @@ from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_contex
 
 from aimass_pipeline.monitoring.assets import build_monitoring
 from aimass_pipeline.monitoring.sensors import build_drift_sensor
-from aimass_pipeline.resources import LabelsZoneResource, LakeIOManager, LakeResource, MlflowResource
+from aimass_pipeline.orchestration.resources import (
+    LabelsZoneResource,
+    LakeIOManager,
+    LakeResource,
+    MlflowResource,
+)
 from aimass_pipeline.settings import Settings
 from aimass_pipeline_tests.conftest import CREDIT_SPEC
 from aimass_pipeline_tests.monitoring.traffic import FEATURES, SERVED, UC, serve, shift

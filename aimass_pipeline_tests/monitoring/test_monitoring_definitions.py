@@ -3,9 +3,9 @@ monitoring run the end-to-end loop uses, whose verdict the registered drift sens
 
 from dagster import DagsterInstance, RunRequest
 
-from aimass_pipeline.catalog import use_case_specs
 from aimass_pipeline.definitions import build_definitions
-from aimass_pipeline.monitoring.run import monitoring_outputs, run_monitoring, tick_drift_sensor
+from aimass_pipeline.monitoring.jobs import monitoring_outputs, run_monitoring, tick_drift_sensor
+from aimass_pipeline.settings import load_settings
 from aimass_pipeline_tests.conftest import CREDIT_SPEC
 from aimass_pipeline_tests.monitoring.traffic import SERVED, UC, serve, shift
 
@@ -23,7 +23,7 @@ def _keys(defs, job: str) -> set[str]:
 def test_monitoring_runs_on_its_schedule_and_the_drift_sensor_retrains(home) -> None:
     settings, unseen = home
     serve(settings, shift(unseen.iloc[:SERVED]), "1")
-    defs = build_definitions(use_case_specs())
+    defs = build_definitions(load_settings().use_case_specs())
 
     assert _keys(defs, "credit_risk_monitoring") == MONITORING
     assert not MONITORING & _keys(defs, "credit_risk_lifecycle")
@@ -35,7 +35,7 @@ def test_monitoring_runs_on_its_schedule_and_the_drift_sensor_retrains(home) -> 
     )
 
     with DagsterInstance.get() as instance:
-        result = run_monitoring(UC.name, instance, defs)
+        result = run_monitoring(UC, instance, defs)
         reports = monitoring_outputs(result, UC.name)
         assert reports["feature_drift"]["retrain_recommended"], reports["feature_drift"]["reason"]
 

@@ -8,11 +8,11 @@ import pytest
 from dagster import DagsterInstance, SourceAsset, materialize
 from mlflow.tracking import MlflowClient
 
-from aimass_pipeline.lib.drift_reference import MissingReferenceError, load_reference
-from aimass_pipeline.lib.lake import Lake
-from aimass_pipeline.monitoring.reference import REFERENCE_TAG, build_reference
-from aimass_pipeline.resources import LakeIOManager, LakeResource, MlflowResource
-from aimass_pipeline.use_case import LABEL
+from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.monitoring.assets import REFERENCE_TAG, build_reference
+from aimass_pipeline.monitoring.reference import MissingReferenceError, load_reference
+from aimass_pipeline.orchestration.resources import LakeIOManager, LakeResource, MlflowResource
+from aimass_pipeline.orchestration.use_case import LABEL
 from aimass_pipeline_tests.monitoring.traffic import CLASSES, FEATURES, UC
 
 

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from aimass_pipeline.lib.drift_reference import save_reference
-from aimass_pipeline.lib.lake import Lake
-from aimass_pipeline.lib.prediction_log import PredictionLogger
+from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.core.prediction_log import PredictionLogger
+from aimass_pipeline.monitoring.reference import save_reference
+from aimass_pipeline.orchestration.use_case import UseCase
 from aimass_pipeline.settings import Settings
-from aimass_pipeline.use_case import UseCase
 from aimass_pipeline_tests.conftest import CREDIT_RISK, CREDIT_SPEC
 
 UC = UseCase(CREDIT_SPEC)

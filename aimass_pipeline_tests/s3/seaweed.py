@@ -35,7 +35,7 @@ class S3Server:
 
     @property
     def storage_options(self) -> dict:
-        """s3fs options for this server, as `storage_options_from_env` builds them from `env`."""
+        """s3fs options for this server, as `settings.storage_options` builds them from `env`."""
         return {
             "key": KEY,
             "secret": SECRET,

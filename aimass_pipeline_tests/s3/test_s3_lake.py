@@ -5,13 +5,12 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance
 
-from aimass_pipeline.catalog import use_case_specs
+from aimass_pipeline.collection.landing import seed_landing_zone
 from aimass_pipeline.collection.sensors import landing_tick
+from aimass_pipeline.core.lake import Lake
 from aimass_pipeline.definitions import build_definitions
-from aimass_pipeline.lib.lake import Lake
-from aimass_pipeline.lib.landing import seed_landing_zone
+from aimass_pipeline.orchestration.use_case import UseCase
 from aimass_pipeline.settings import load_settings
-from aimass_pipeline.use_case import UseCase
 from aimass_pipeline_tests.conftest import CREDIT_SPEC
 from aimass_pipeline_tests.s3.seaweed import S3Server
 
@@ -41,7 +40,7 @@ def test_landing_to_dbt_on_an_s3_lake(
     )
     lake = _lake(s3_server, url)
     [request] = landing_tick(uc, settings.landing_dir(uc.name), lake, None, settle_s=0).requests
-    defs = build_definitions(use_case_specs())
+    defs = build_definitions(load_settings().use_case_specs())
     selection = [
         uc.key(name)
         for name in (

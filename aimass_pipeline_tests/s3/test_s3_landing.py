@@ -9,18 +9,23 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, SensorResult, build_sensor_context, materialize
 
+from aimass_pipeline.cli.lifecycle import _new_batches
+from aimass_pipeline.cli.quarantine import cmd_quarantine_list, cmd_quarantine_retry
 from aimass_pipeline.collection.assets import build_collection
+from aimass_pipeline.collection.landing import list_landed_files, seed_landing_zone
 from aimass_pipeline.collection.sensors import build_landing_sensor
-from aimass_pipeline.commands.data import cmd_quarantine_list, cmd_quarantine_retry
-from aimass_pipeline.commands.lifecycle import _new_batches
-from aimass_pipeline.jobs import build_lifecycle_job
-from aimass_pipeline.lib.errors import DataContractError
-from aimass_pipeline.lib.lake import Lake
-from aimass_pipeline.lib.landing import list_landed_files, seed_landing_zone
-from aimass_pipeline.lib.live_performance import read_labels
-from aimass_pipeline.resources import LabelsZoneResource, LakeIOManager, LakeResource, LandingZoneResource
+from aimass_pipeline.core.errors import DataContractError
+from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.monitoring.live_performance import read_labels
+from aimass_pipeline.orchestration.jobs import build_lifecycle_job
+from aimass_pipeline.orchestration.resources import (
+    LabelsZoneResource,
+    LakeIOManager,
+    LakeResource,
+    LandingZoneResource,
+)
+from aimass_pipeline.orchestration.use_case import UseCase
 from aimass_pipeline.settings import Settings, load_settings
-from aimass_pipeline.use_case import UseCase
 from aimass_pipeline_tests.conftest import CREDIT_SPEC
 from aimass_pipeline_tests.s3.seaweed import S3Server
 

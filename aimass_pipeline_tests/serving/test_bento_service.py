@@ -22,13 +22,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from aimass_pipeline.lib.bento import (
+from aimass_pipeline.core.contracts import Contract
+from aimass_pipeline.core.specs import load_specs
+from aimass_pipeline.deployment.bento import (
     NoChampionError,
     build_champion_bento,
     latest_bento_tag,
 )
-from aimass_pipeline.lib.contracts import Contract
-from aimass_pipeline.lib.specs import load_specs
 from aimass_pipeline.settings import Settings, load_settings
 from aimass_pipeline_tests.bento_server import bento_server
 

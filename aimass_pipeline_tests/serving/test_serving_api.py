@@ -21,8 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from mlflow import MlflowClient
 from schemathesis import GenerationMode
 
-from aimass_pipeline.lib.bento import build_champion_bento, restore_default_signals, serve_command
-from aimass_pipeline.lib.registry import promote, rollback
+from aimass_pipeline.cli.serve import serve_command
+from aimass_pipeline.core.processes import reset_signals
+from aimass_pipeline.core.registry import promote, rollback
+from aimass_pipeline.deployment.bento import build_champion_bento
 from aimass_pipeline.settings import Settings
 from aimass_pipeline_tests.bento_server import SteadyLoad, bento_server, steady_loads
 from aimass_pipeline_tests.conftest import free_port
@@ -289,7 +291,7 @@ def test_an_unreachable_model_store_at_start_fails_clearly_after_retries(
         capture_output=True,
         text=True,
         timeout=240,
-        preexec_fn=restore_default_signals,
+        preexec_fn=reset_signals,
     )
 
     assert result.returncode != 0

@@ -21,7 +21,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from aimass_pipeline.lib.bento import build_champion_bento
+from aimass_pipeline.deployment.bento import build_champion_bento
 from aimass_pipeline.settings import Settings
 from aimass_pipeline_tests.bento_server import bento_server, stop
 from aimass_pipeline_tests.serving.test_bento_service import (

@@ -6,15 +6,16 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from aimass_pipeline.lib.datasets import packaged_frame
-from aimass_pipeline.lib.lake import Lake
-from aimass_pipeline.lib.preprocessing import clean_records, read_raw_batch
-from aimass_pipeline.lib.specs import load_specs
+from aimass_pipeline.collection.datasets import packaged_frame
+from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.core.specs import load_specs
+from aimass_pipeline.preprocessing.cleaning import clean_records
 from aimass_pipeline.settings import Settings
 from aimass_pipeline.transformation.assets import DbtBuildConfig, dbt_build_args
 from aimass_pipeline.transformation.contract_schema import contract_files
 from aimass_pipeline.transformation.project import DBT_DIR
 from aimass_pipeline_tests.conftest import CREDIT_RISK
+from aimass_pipeline_tests.raw_batches import read_raw_batch
 
 DBT = str(Path(sys.executable).with_name("dbt"))
 DIGITS = load_specs()["digits"]

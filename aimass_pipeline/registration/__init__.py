@@ -1,1 +1,0 @@
-"""Lifecycle stage: registration."""

@@ -1,0 +1,89 @@
+"""What a champion service starts on, decided from its bento's arguments and the environment (read by
+``aimass_pipeline.settings``), and the stores it needs reached before it answers."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import bentoml
+
+from aimass_pipeline.core.prediction_log import PredictionLogger
+from aimass_pipeline.core.specs import UseCaseSpec, load_specs
+from aimass_pipeline.serving.champion import registry_champion, with_retries
+from aimass_pipeline.serving.schema import BentoArgs
+from aimass_pipeline.settings import ServingSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USE_CASE = "credit_risk"
+
+
+@dataclass(frozen=True)
+class Startup:
+    """The use case and model a service starts on, with the spec whose contract it serves."""
+
+    use_case: str
+    model_tag: str
+    spec: UseCaseSpec
+    settings: ServingSettings
+
+    @property
+    def follows_champion(self) -> bool:
+        return self.settings.poll_s > 0 and bool(self.settings.tracking_uri)
+
+
+def resolve_startup(args: BentoArgs, settings: ServingSettings) -> Startup:
+    """The bento's arguments win over the environment: a stray ``AIMASS_BENTO_MODEL`` must not make a bento
+    built from version 3 quietly serve version 5."""
+    use_case = args.use_case or settings.use_case or DEFAULT_USE_CASE
+    model_tag = args.model_tag or settings.model_tag or f"{use_case}:latest"
+    # A built bento carries its spec, so it serves the contract it was trained under, also for use cases
+    # defined outside the package.
+    spec = UseCaseSpec.model_validate(args.spec) if args.spec else load_specs()[use_case]
+    return Startup(use_case, model_tag, spec, settings)
+
+
+def _stored_model(model_tag: str) -> Any:
+    # BentoModel.stored, not the resolving descriptor: that would fall back to pulling from BentoCloud.
+    stored = bentoml.models.BentoModel(model_tag).stored
+    if stored is None:
+        raise LookupError(f"no model {model_tag} in the model store")
+    return stored
+
+
+def require_model_stores(startup: Startup) -> Any:
+    """The bento's model, and the registry when the service follows the champion, retried with backoff."""
+    settings = startup.settings
+    stored = with_retries(
+        f"model {startup.model_tag} in the BentoML model store under {settings.bentoml_home}",
+        lambda: _stored_model(startup.model_tag),
+        settings.startup_retries,
+    )
+    if startup.follows_champion:
+        champion = registry_champion(settings.tracking_uri, startup.use_case, settings.startup_retries)
+        log.info("%s: the registry's champion is version %s", startup.use_case, champion)
+    return stored
+
+
+def prediction_logger(
+    settings: ServingSettings, use_case: str, on_dropped: Callable[[int], None]
+) -> PredictionLogger | None:
+    if not settings.lake_url or not settings.prediction_log:
+        log.info("prediction log off (AIMASS_LAKE_URL unset or AIMASS_PREDICTION_LOG=off)")
+        return None
+    logger = PredictionLogger(
+        settings.lake_url,
+        use_case,
+        flush_interval_s=settings.flush_s,
+        storage_options=settings.storage_options,
+        on_dropped=on_dropped,
+    )
+    # on_shutdown is the normal path; atexit covers an interpreter exit that skips it. close() is
+    # idempotent.
+    atexit.register(logger.close)
+    log.info("prediction log: %s every %.1f s", logger.fs.unstrip_protocol(logger.base), settings.flush_s)
+    return logger

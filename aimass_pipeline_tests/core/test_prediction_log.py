@@ -1,0 +1,145 @@
+"""PredictionLogger on its own: buffering, flushing to a local lake, failures, the buffer cap."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from aimass_pipeline.core.prediction_log import COLUMNS, PredictionLogger
+
+USE_CASE = "credit_risk"
+
+
+def _request(n: int, start: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    records = [{"Age": 30 + i, "Home": "rent" if i % 2 else None} for i in range(start, start + n)]
+    outputs = [
+        {"prediction_id": f"p{i}", "probability": i / 100, "label": "bad" if i % 2 else "good"}
+        for i in range(start, start + n)
+    ]
+    return records, outputs
+
+
+def _files(lake: Path) -> list[Path]:
+    return sorted((lake / "predictions" / USE_CASE).glob("date=*/hour=*/*.parquet"))
+
+
+def _read(lake: Path) -> pd.DataFrame:
+    files = _files(lake)
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
+
+
+def test_flush_writes_one_row_per_prediction(tmp_path: Path) -> None:
+    logger = PredictionLogger(str(tmp_path), USE_CASE, start=False)
+    logger.log(*_request(3), model_name="m", model_version="7", request_id="r1")
+    logger.log(*_request(2, start=3), model_name="m", model_version="7", request_id="r2")
+
+    assert logger.flush() == 5
+
+    files = _files(tmp_path)
+    assert len(files) == 1
+    date, hour = files[0].parent.parent.name, files[0].parent.name
+    frame = pd.read_parquet(files[0])
+    assert list(frame.columns) == list(COLUMNS)
+    assert list(frame["prediction_id"]) == [f"p{i}" for i in range(5)]
+    assert list(frame["request_id"]) == ["r1"] * 3 + ["r2"] * 2
+    assert set(frame["model_version"]) == {"7"}
+    assert str(frame["ts"].dt.tz) == "UTC"
+    assert date == f"date={frame['ts'][0]:%Y-%m-%d}" and hour == f"hour={frame['ts'][0]:%H}"
+    assert json.loads(frame["inputs"][1]) == {"Age": 31, "Home": "rent"}
+    assert frame["probability"].tolist() == pytest.approx([0.0, 0.01, 0.02, 0.03, 0.04])
+    assert frame["probabilities"].isna().all()
+    assert logger.buffered_rows == 0
+    assert logger.flush() == 0, "a second flush has nothing left to write"
+    assert not list(tmp_path.rglob(".*.tmp")), "the temporary file is renamed, not left behind"
+
+
+def test_the_thread_flushes_every_interval(tmp_path: Path) -> None:
+    logger = PredictionLogger(str(tmp_path), USE_CASE, flush_interval_s=0.1)
+    try:
+        logger.log(*_request(2), model_name="m", model_version="1", request_id="r")
+        deadline = time.monotonic() + 5
+        while not _files(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_read(tmp_path)) == 2
+    finally:
+        logger.close()
+
+
+def test_close_flushes_what_is_buffered(tmp_path: Path) -> None:
+    logger = PredictionLogger(str(tmp_path), USE_CASE, flush_interval_s=3600)
+    logger.log(*_request(4), model_name="m", model_version="1", request_id="r")
+    assert not _files(tmp_path)
+
+    logger.close()
+
+    assert len(_read(tmp_path)) == 4
+    assert not logger._thread.is_alive()
+    logger.close()  # idempotent
+    assert len(_files(tmp_path)) == 1
+
+
+def test_a_failed_flush_logs_an_error_and_keeps_the_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = PredictionLogger(str(tmp_path), USE_CASE, start=False)
+    logger.log(*_request(3), model_name="m", model_version="1", request_id="r")
+    real_open = logger.fs.open
+
+    def lake_down(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("lake unreachable")
+
+    monkeypatch.setattr(logger.fs, "open", lake_down)
+    with caplog.at_level(logging.ERROR, logger="aimass_pipeline.core.prediction_log"):
+        assert logger.flush() == 0
+
+    assert logger.buffered_rows == 3
+    assert logger.failed_flushes == 1
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors and "could not write 3 rows" in errors[0].getMessage()
+    assert errors[0].exc_info is not None, "the cause must be in the log"
+
+    monkeypatch.setattr(logger.fs, "open", real_open)
+    logger.log(*_request(1, start=3), model_name="m", model_version="1", request_id="r2")
+    assert logger.flush() == 4
+    # The kept rows come first: they are older.
+    assert list(_read(tmp_path)["prediction_id"]) == ["p0", "p1", "p2", "p3"]
+
+
+def test_the_buffer_is_capped_and_drops_the_oldest(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    reported: list[int] = []
+    logger = PredictionLogger(str(tmp_path), USE_CASE, max_buffer=5, on_dropped=reported.append, start=False)
+    logger.log(*_request(3), model_name="m", model_version="1", request_id="r1")
+    logger.log(*_request(3, start=3), model_name="m", model_version="1", request_id="r2")
+    logger.log(*_request(2, start=6), model_name="m", model_version="1", request_id="r3")
+
+    assert logger.buffered_rows == 5
+    assert logger.dropped_rows == 3
+    assert reported == [1, 2]
+    assert "dropped the 1 oldest" in caplog.text
+    logger.flush()
+    assert list(_read(tmp_path)["prediction_id"]) == ["p3", "p4", "p5", "p6", "p7"]
+
+
+def test_a_failed_flush_respects_the_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    logger = PredictionLogger(str(tmp_path), USE_CASE, max_buffer=4, start=False)
+    monkeypatch.setattr(logger.fs, "open", lambda *a, **k: (_ for _ in ()).throw(OSError("down")))
+    for i in range(3):
+        logger.log(*_request(2, start=2 * i), model_name="m", model_version="1", request_id=f"r{i}")
+        logger.flush()
+
+    assert logger.buffered_rows == 4
+    assert logger.dropped_rows == 2
+    assert logger.failed_flushes == 3
+
+
+def test_mismatched_lengths_are_refused(tmp_path: Path) -> None:
+    logger = PredictionLogger(str(tmp_path), USE_CASE, start=False)
+    records, outputs = _request(2)
+    with pytest.raises(ValueError, match="2 records but 1 outputs"):
+        logger.log(records, outputs[:1], model_name="m", model_version="1", request_id="r")
