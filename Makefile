@@ -28,8 +28,8 @@ browser:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null \
-			|| echo "could not install chromium: the UI test will be skipped"; \
-		else echo "chromium missing and not root: the UI test will be skipped"; fi; \
+			|| echo "could not install chromium: the UI test will fail until it is (apt-get install chromium chromium-driver)"; \
+		else echo "chromium missing and not root: the UI test will fail until it is installed (apt-get install chromium chromium-driver)"; fi; \
 	fi
 
 # The import contracts in pyproject.toml are the walls between the packages (README, "Where things are").

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,8 @@ from dagster._core.errors import DagsterInvalidConfigError
 from dagster._core.instance.config import dagster_instance_config
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.config import pg_config
+
+from aimass_pipeline_tests.postgres import pg_env, scratch_database
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
@@ -31,7 +33,6 @@ COMPOSE_VAR = re.compile(
     r"(?<!\$)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:[:?+-][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))"
 )
 URI_CREDENTIALS = re.compile(r"[a-z0-9+.-]+://([^:/@\s]+):([^@\s]*)@", re.IGNORECASE)
-LOCAL_PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 
 
 def _yaml(name: str):
@@ -445,28 +446,13 @@ def test_aimass_home_never_holds_the_production_dagster_yaml(compose):
 
 
 @pytest.fixture
-def scratch_database():
-    """A throwaway database on the local server, so Dagster's tables never collide with anyone else's."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(connect_timeout=3, **LOCAL_PG)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(
-            f"no PostgreSQL at {LOCAL_PG['host']}:{LOCAL_PG['port']} (trust auth, user postgres): {exc}"
-        )
-    admin.autocommit = True
-    name = f"aimass_infra_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
+def dagster_database() -> Iterator[str]:
+    """A database of its own, so Dagster's tables never collide with anyone else's."""
+    with scratch_database() as name:
         yield name
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
 
 
-def test_instance_starts_on_a_real_postgres(tmp_path, monkeypatch, instance_env, scratch_database):
+def test_instance_starts_on_a_real_postgres(tmp_path, monkeypatch, instance_env, dagster_database):
     from dagster import DagsterInstance, DagsterRunStatus
     from dagster._core.run_coordinator import QueuedRunCoordinator
     from dagster._core.storage.dagster_run import DagsterRun
@@ -475,11 +461,9 @@ def test_instance_starts_on_a_real_postgres(tmp_path, monkeypatch, instance_env,
     from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
     for name, value in {
-        "AIMASS_PG_HOST": LOCAL_PG["host"],
-        "AIMASS_PG_PORT": str(LOCAL_PG["port"]),
-        "AIMASS_PG_USER": LOCAL_PG["user"],
+        **pg_env(),
         "AIMASS_PG_PASSWORD": "",
-        "AIMASS_PG_DAGSTER_DB": scratch_database,
+        "AIMASS_PG_DAGSTER_DB": dagster_database,
     }.items():
         monkeypatch.setenv(name, value)
     dagster_home = tmp_path / "dagster_home"
