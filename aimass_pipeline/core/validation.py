@@ -65,8 +65,10 @@ def schema_expectations(contract: Contract) -> list:
     ]
 
 
-# The dtypes a typed table may hold a numeric column in (pandas, or DuckDB read through pandas).
-NUMERIC_DTYPES = ["float64", "float32", "int64", "int32", "Float64", "Int64", "Int32"]
+# The numpy dtypes a typed table holds a numeric column in: float64 in the clean table, double in the
+# warehouse, whose reads are typed (pandas extension dtypes such as Int64 are not produced, and GX does not
+# match them by these names).
+NUMERIC_DTYPES = ["float64", "float32", "int64", "int32", "int16", "int8"]
 
 
 def _rule_expectations(gxe: ModuleType, rule: Rule, contract: Contract) -> list:
