@@ -73,10 +73,11 @@ class _Numbers:
         self.ints = None
         if kind == "int":
             # The common case of an int column, every value plain digits, in one cast; Arrow's integer
-            # cast also reads hexadecimal (0x10), which no number in a landed file is meant to be.
+            # cast also reads hexadecimal (0x10), which no number in a landed file is meant to be. Two
+            # exact prefix scans: ignore_case goes through a regular expression, ten times slower.
             try:
                 ints = pc.cast(text, pa.int64())
-                if not pc.any(pc.match_substring(text, "x", ignore_case=True)).as_py():
+                if not any(pc.any(pc.starts_with(text, prefix)).as_py() for prefix in ("0x", "0X")):
                     self.ints = ints
             except pa.ArrowInvalid:
                 pass
