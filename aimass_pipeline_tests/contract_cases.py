@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from aimass_pipeline.core.contracts import Column, Contract
@@ -96,6 +97,8 @@ def columns(draw: st.DrawFn, name: str) -> Column:
     low, high = draw(bound), draw(bound)
     if low is not None and high is not None and low > high:
         low, high = high, low
+    # What a spec may declare (ColumnSpec): an int column's range holds a whole number.
+    assume(kind == "float" or low is None or high is None or math.ceil(low) <= math.floor(high))
     return Column(name, kind, nullable, low, high)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from math import ceil, floor
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +40,8 @@ class ColumnSpec(_Strict):
             raise ValueError(f"column {self.name!r}: only category columns take 'categories'")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"column {self.name!r}: min {self.min} > max {self.max}")
+        if self.kind == "int" and None not in (self.min, self.max) and ceil(self.min) > floor(self.max):
+            raise ValueError(f"column {self.name!r}: no whole number between {self.min} and {self.max}")
         return self
 
 

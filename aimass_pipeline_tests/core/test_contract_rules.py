@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from aimass_pipeline.core.contracts import Column, Contract
 from aimass_pipeline.core.specs import ColumnSpec, DataSpec
 from aimass_pipeline.core.validation import quality_expectations
-from aimass_pipeline.serving.schema import record_model
+from aimass_pipeline.serving.schema import example_record, record_model
 from aimass_pipeline_tests.contract_cases import (
     KEY,
     TARGET,
@@ -81,6 +81,7 @@ def test_files_cleaning_and_serving_accept_and_refuse_the_same_records(case: Cas
     assert served_refused == refused_for_features, "the files' rules vs the served model"
     finite = set(_json_finite(case))
     assert _schema_refusals(case) & finite == served_refused & finite, "served model vs its OpenAPI schema"
+    record_model(case.contract).model_validate(example_record(case.contract))  # the OpenAPI example
 
     # What was accepted is stored and served as the same values.
     assert len(clean) == len(case.records) - len(refused)
@@ -164,3 +165,9 @@ def test_a_spec_refuses_categories_the_rule_cannot_tell_apart(categories: list[s
 def test_classes_are_declared_as_the_data_writes_them() -> None:
     data = DataSpec(key=KEY, target=TARGET, classes=["No", "Yes"], columns=[ColumnSpec(name="x", kind="int")])
     assert data.classes == ["No", "Yes"]
+
+
+def test_an_int_column_whose_range_holds_no_whole_number_is_a_spec_error() -> None:
+    with pytest.raises(ValidationError, match="no whole number between 2.5 and 2.7"):
+        ColumnSpec(name="x", kind="int", min=2.5, max=2.7)
+    assert ColumnSpec(name="x", kind="int", min=2.5, max=3.0).max == 3.0
