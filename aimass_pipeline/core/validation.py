@@ -86,13 +86,9 @@ def _rule_expectations(gxe: ModuleType, rule: Rule, contract: Contract) -> list:
         # Finite too: infinities fall outside the bounds of MIN, which ``bounds`` always gives.
         return [gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_DTYPES)]
     if rule.kind == WHOLE:
-        # No built-in expectation for whole numbers: the rows holding a fraction must be none (null).
-        fraction = f"`{column}` % 1 != 0"
-        return [
-            gxe.ExpectColumnValuesToBeNull(
-                column=column, row_condition=fraction, condition_parser="pandas", description=rule.message
-            )
-        ]
+        from aimass_pipeline.core.gx_expectations import ExpectColumnValuesToBeWholeNumbers
+
+        return [ExpectColumnValuesToBeWholeNumbers(column=column)]
     if rule.kind == MIN:
         low, high = bounds(contract.column(column))
         return [gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high)]
