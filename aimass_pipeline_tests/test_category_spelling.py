@@ -3,11 +3,13 @@
 trained on, in every spelling the contract's category rule accepts, with the same scores."""
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import requests
 
 from aimass_pipeline.core.lake import Lake
@@ -81,7 +83,9 @@ def _respelled(records: list[dict], spell) -> list[dict]:
     ]
 
 
-def test_categories_declared_with_capitals_train_and_serve_in_any_accepted_spelling(tmp_path: Path) -> None:
+def test_categories_declared_with_capitals_train_and_serve_in_any_accepted_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "home"
     (home / "specs").mkdir(parents=True)
     (home / "specs" / f"{USE_CASE}.yaml").write_text(SPEC)
@@ -101,6 +105,9 @@ def test_categories_declared_with_capitals_train_and_serve_in_any_accepted_spell
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"[{USE_CASE}] registered version 1" in result.stdout, result.stdout[-3000:]
 
+    # The home's own settings, whatever another test left in this process's environment.
+    for key in set(os.environ) - set(env_for(home)):
+        monkeypatch.delenv(key)
     settings = load_settings(home)
     clean = Lake(settings.lake_url).read_parquet("assets", USE_CASE, "clean_employees.parquet")
     # Stored as declared, whatever spelling landed.
