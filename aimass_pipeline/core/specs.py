@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from math import ceil, floor
 from pathlib import Path
 from typing import Literal
 
@@ -10,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aimass_pipeline.core.contracts import Column, Contract
+from aimass_pipeline.core.rules import declaration_problems
 
 PACKAGED_SPECS = Path(__file__).resolve().parent.parent / "specs"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
@@ -31,10 +33,15 @@ class ColumnSpec(_Strict):
     def _consistent(self) -> ColumnSpec:
         if self.kind == "category" and not self.categories:
             raise ValueError(f"column {self.name!r}: a category column needs 'categories'")
+        problems = declaration_problems(self.categories)
+        if problems:
+            raise ValueError(f"column {self.name!r}: categories {'; '.join(problems)}")
         if self.kind != "category" and self.categories:
             raise ValueError(f"column {self.name!r}: only category columns take 'categories'")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"column {self.name!r}: min {self.min} > max {self.max}")
+        if self.kind == "int" and None not in (self.min, self.max) and ceil(self.min) > floor(self.max):
+            raise ValueError(f"column {self.name!r}: no whole number between {self.min} and {self.max}")
         return self
 
 
@@ -74,11 +81,11 @@ class DataSpec(_Strict):
 
     @field_validator("classes")
     @classmethod
-    def _lower_unique(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError(f"classes must be unique, got {value}")
-        if any(v != v.strip().lower() for v in value):
-            raise ValueError(f"classes are compared lower-case and stripped; write them so: {value}")
+    def _distinct(cls, value: list[str]) -> list[str]:
+        # Classes follow the category rule (core.rules): matched ignoring case and surrounding spaces.
+        problems = declaration_problems(value)
+        if problems:
+            raise ValueError(f"classes {'; '.join(problems)}")
         return value
 
     @model_validator(mode="after")

@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from types import ModuleType
 
 import pandas as pd
 
 from aimass_pipeline.core.contracts import Contract
+from aimass_pipeline.core.rules import (
+    CATEGORY,
+    KEY_PRESENT,
+    KEY_UNIQUE,
+    MAX,
+    MIN,
+    NUMBER,
+    REQUIRED,
+    TARGET,
+    WHOLE,
+    Rule,
+    bounds,
+    contract_rules,
+    unknown_kind,
+)
 
 
 @dataclass(frozen=True)
@@ -49,26 +65,52 @@ def schema_expectations(contract: Contract) -> list:
     ]
 
 
+# The numpy dtypes a typed table holds a numeric column in: float64 in the clean table, double in the
+# warehouse, whose reads are typed (pandas extension dtypes such as Int64 are not produced, and GX does not
+# match them by these names).
+NUMERIC_DTYPES = ["float64", "float32", "int64", "int32", "int16", "int8"]
+
+
+def _rule_expectations(gxe: ModuleType, rule: Rule, contract: Contract) -> list:
+    """What ``rule`` means for a clean (typed) table: keys trimmed, numbers numeric, categories declared."""
+    column = rule.column
+    if rule.kind == KEY_PRESENT:
+        # \A\Z, not ^$: $ also matches before a final newline.
+        return [
+            gxe.ExpectColumnValuesToNotBeNull(column=column),
+            gxe.ExpectColumnValuesToNotMatchRegex(column=column, regex=r"\A\Z"),
+        ]
+    if rule.kind == KEY_UNIQUE:
+        return [gxe.ExpectColumnValuesToBeUnique(column=column)]
+    if rule.kind == NUMBER:
+        # Finite too: infinities fall outside the bounds of MIN, which ``bounds`` always gives.
+        return [gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_DTYPES)]
+    if rule.kind == WHOLE:
+        from aimass_pipeline.core.gx_expectations import ExpectColumnValuesToBeWholeNumbers
+
+        return [ExpectColumnValuesToBeWholeNumbers(column=column)]
+    if rule.kind == MIN:
+        low, high = bounds(contract.column(column))
+        return [gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high)]
+    if rule.kind == MAX:
+        return []  # one expectation with MIN: both come from ``bounds``
+    if rule.kind == CATEGORY:
+        return [gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(rule.vocabulary.declared))]
+    if rule.kind == REQUIRED:
+        return [gxe.ExpectColumnValuesToNotBeNull(column=column)]
+    if rule.kind == TARGET:
+        return [
+            gxe.ExpectColumnValuesToNotBeNull(column=column),
+            gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(rule.vocabulary.declared)),
+        ]
+    raise unknown_kind(rule, "the Great Expectations suite")
+
+
 def quality_expectations(contract: Contract) -> list:
-    """What a clean table must satisfy: nulls, ranges, categories, target values, key uniqueness."""
+    """What a clean table must satisfy: every rule of the contract (``core.rules``)."""
     import great_expectations.expectations as gxe
 
-    expectations = [
-        gxe.ExpectColumnValuesToBeUnique(column=contract.key),
-        gxe.ExpectColumnValuesToBeInSet(column=contract.target, value_set=list(contract.classes)),
-    ]
-    for col in contract.features:
-        if not col.nullable:
-            expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=col.name))
-        if col.kind == "category":
-            expectations.append(
-                gxe.ExpectColumnValuesToBeInSet(column=col.name, value_set=list(col.categories))
-            )
-        elif col.min is not None or col.max is not None:
-            expectations.append(
-                gxe.ExpectColumnValuesToBeBetween(column=col.name, min_value=col.min, max_value=col.max)
-            )
-    return expectations
+    return [e for rule in contract_rules(contract) for e in _rule_expectations(gxe, rule, contract)]
 
 
 def model_table_expectations(contract: Contract, label: str, min_rows: int) -> list:

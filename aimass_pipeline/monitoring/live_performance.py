@@ -10,6 +10,7 @@ import pandas as pd
 
 from aimass_pipeline.core.errors import DataContractError
 from aimass_pipeline.core.locations import Location, locate
+from aimass_pipeline.core.rules import Vocabulary
 from aimass_pipeline.core.scoring import as_matrix, score
 
 PREDICTION_ID = "prediction_id"
@@ -43,6 +44,7 @@ def read_labels(folder: Location | Path | str, target: str, classes: list[str]) 
     """Every ``*.csv`` / ``*.parquet`` in ``folder`` (a local folder or an fsspec location such as an
     ``s3://`` prefix) with ``prediction_id`` and ``target``; one label per id."""
     where = locate(folder)
+    vocabulary = Vocabulary(tuple(classes))
     names = sorted(
         e["name"]
         for e in where.entries()
@@ -65,11 +67,13 @@ def read_labels(folder: Location | Path | str, target: str, classes: list[str]) 
                     column=column,
                 )
         frame = frame[[PREDICTION_ID, target]].astype({PREDICTION_ID: str})
-        frame[target] = frame[target].astype(str).str.strip().str.lower()
-        unknown = ~frame[target].isin(classes)
+        # The contract's category rule: a label in any spelling of a class counts as the declared class.
+        given = frame[target].astype(str)
+        frame[target] = given.map(vocabulary.canonical)
+        unknown = frame[target].isna()
         if unknown.any():
             raise DataContractError(
-                f"labels must be one of {classes}, got {sorted(frame.loc[unknown, target].unique())[:5]}",
+                f"labels must be one of {classes}, got {sorted(given[unknown].unique())[:5]}",
                 source=str(source),
                 rule="label_in_classes",
                 column=target,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from aimass_pipeline.core.contracts import Contract
 from aimass_pipeline.core.errors import DataContractError
+from aimass_pipeline.core.row_rules import check_rows
 
 
 @dataclass
@@ -28,7 +31,7 @@ class CleaningReport:
         }
 
 
-def _fail(frame: pd.DataFrame, bad: pd.Series, column: str, rule: str, message: str) -> None:
+def _fail(frame: pd.DataFrame, bad: np.ndarray, column: str, rule: str, message: str) -> None:
     rows = frame.loc[bad]
     first = rows.iloc[0]
     raise DataContractError(
@@ -40,41 +43,29 @@ def _fail(frame: pd.DataFrame, bad: pd.Series, column: str, rule: str, message: 
     )
 
 
-def _cast_numeric(frame: pd.DataFrame, column: str, kind: str) -> pd.Series:
-    text = frame[column]
-    values = pd.to_numeric(text.str.strip(), errors="coerce")
-    _check(frame, text.notna() & values.isna(), column, "type.numeric", f"not a number ({kind} expected)")
-    if kind == "int":
-        _check(frame, values.notna() & (values % 1 != 0), column, "type.integer", "not a whole number")
-    return values.astype("float64")
-
-
-def _check(frame: pd.DataFrame, bad: pd.Series, column: str, rule: str, message: str) -> None:
-    if bool(bad.any()):
-        _fail(frame, bad, column, rule, message)
+def _text(frame: pd.DataFrame, contract: Contract) -> pa.Table:
+    return pa.table(
+        {c: pa.array(frame[c].astype(object), pa.string(), from_pandas=True) for c in contract.raw_columns}
+    )
 
 
 def clean_records(raw: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, CleaningReport]:
-    """Cast types, normalise categories, drop duplicates; values outside ranges are left for the checks."""
+    """Type and normalise every column by the contract's rules (``core.row_rules``, as ingestion checks
+    them), then drop duplicates; the first rule any row breaks fails the whole table, naming its rows."""
     report = CleaningReport(rows_in=len(raw))
-    out = raw.copy()
-    _check(out, out[contract.key].isna(), contract.key, "key.not_null", "missing key")
-    out[contract.key] = out[contract.key].str.strip()
-    for col in contract.features:
-        if col.kind in ("int", "float"):
-            out[col.name] = _cast_numeric(out, col.name, col.kind)
-        else:
-            normalised = out[col.name].str.strip().str.lower()
-            allowed = set(col.categories)
-            bad = normalised.notna() & ~normalised.isin(allowed)
-            _check(out, bad, col.name, "category.allowed", f"not one of {sorted(allowed)}")
-            out[col.name] = normalised.astype(object).where(normalised.notna(), None)
-        if not col.nullable:
-            _check(out, out[col.name].isna(), col.name, "not_null", "missing value in a required column")
-    target = out[contract.target].str.strip().str.lower()
-    bad_target = target.isna() | ~target.isin(contract.classes)
-    _check(out, bad_target, contract.target, "target.allowed", f"target not one of {list(contract.classes)}")
-    out[contract.target] = target
+    raw = raw.reset_index(drop=True)
+    checked = check_rows(_text(raw, contract), contract, normalise=True)
+    for violation in checked.violations:
+        _fail(raw, violation.mask, violation.column, violation.rule, violation.message)
+    out = pd.DataFrame(
+        {
+            name: values.to_numpy(zero_copy_only=False)
+            if name in contract.numeric_features
+            else values.to_pandas().astype(object)
+            for name, values in checked.values.items()
+        }
+    )
+    out = out.assign(_batch_id=raw["_batch_id"].to_numpy(), _source_file=raw["_source_file"].to_numpy())
 
     content = [contract.key, contract.target, *contract.feature_names]
     duplicated = out.duplicated(subset=content, keep="first")

@@ -1,10 +1,30 @@
-"""Request and response models of the serving API, generated from a use case's contract."""
+"""Request and response models of the serving API, generated from a use case's contract and its rules."""
 
-from typing import Annotated, Any, Literal
+import math
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    create_model,
+)
 
 from aimass_pipeline.core.contracts import Column, Contract
+from aimass_pipeline.core.rules import (
+    CATEGORY,
+    MAX,
+    MIN,
+    NUMBER,
+    REQUIRED,
+    WHOLE,
+    Vocabulary,
+    column_rules,
+    unknown_kind,
+)
 
 
 class BentoArgs(BaseModel):
@@ -21,27 +41,68 @@ def _reject_text_and_bool(value: Any) -> Any:
     return value
 
 
-def _field_type(col: Column) -> Any:
-    if col.kind == "category":
-        return Literal[col.categories] if col.categories else str
-    if col.kind == "float":
+def _number(whole: bool, low: float, high: float) -> Any:
+    if not whole:
         # Strict floats take JSON numbers (ints too) and refuse text and booleans inside pydantic's core: a
         # Python validator per value cost 30k calls for a 1,000-row request of 30 columns.
-        return Annotated[float, Field(strict=True, ge=col.min, le=col.max)]
+        return Annotated[float, Field(strict=True, ge=low, le=high)]
     # Lax ints accept 3.0 (a JSON writer's whole number), so text and booleans are refused by hand. Field
     # before the validator, or pydantic writes "ge"/"le" instead of "minimum"/"maximum" into the JSON
-    # schema, and generated clients (and schemathesis) cannot see the range.
-    return Annotated[int, Field(ge=col.min, le=col.max), BeforeValidator(_reject_text_and_bool)]
+    # schema, and generated clients (and schemathesis) cannot see the range. Whole bounds: between 2.5
+    # and 7.5 the integers are 3 to 7.
+    return Annotated[
+        int, Field(ge=math.ceil(low), le=math.floor(high)), BeforeValidator(_reject_text_and_bool)
+    ]
+
+
+def _category(vocabulary: Vocabulary) -> Any:
+    # The value is served in its declared spelling, as preprocessing stores it for training. The pattern
+    # tells clients exactly which spellings the rule accepts, which an enum of the declared ones would not.
+    schema = {
+        "type": "string",
+        "pattern": vocabulary.pattern,
+        "description": f"one of {list(vocabulary.declared)}; letter case and surrounding spaces are ignored",
+    }
+    return Annotated[str, Field(strict=True), AfterValidator(vocabulary.require), WithJsonSchema(schema)]
+
+
+def _field(col: Column) -> tuple[Any, Any]:
+    """The field of one feature column: its type from the contract's rules (``core.rules``), and its default."""
+    number = whole = required = False
+    low = high = 0.0
+    vocabulary = None
+    for rule in column_rules(col):
+        if rule.kind == NUMBER:
+            number = True
+        elif rule.kind == WHOLE:
+            whole = True
+        elif rule.kind == MIN:
+            low = rule.bound
+        elif rule.kind == MAX:
+            high = rule.bound
+        elif rule.kind == CATEGORY:
+            vocabulary = rule.vocabulary
+        elif rule.kind == REQUIRED:
+            required = True
+        else:
+            raise unknown_kind(rule, "the served record model")
+    kind = _number(whole, low, high) if number else _category(vocabulary)
+    return (kind, ...) if required else (kind | None, None)
 
 
 def _example_value(col: Column) -> Any:
     if col.kind == "category":
-        return col.categories[0] if col.categories else "a"
-    low = col.min if col.min is not None else (min(0.0, col.max) if col.max is not None else 0.0)
+        return col.categories[0]
+    if col.min is not None:
+        low = col.min
+    else:
+        low = 0.0 if col.max is None else min(0.0, col.max - 100.0)
     high = col.max if col.max is not None else low + 100.0
     # A quarter of the way up: inside the range, and not an edge a model rarely saw.
     value = low + (high - low) / 4
-    return int(value) if col.kind == "int" else round(value, 2)
+    if col.kind == "int":  # a whole number within fractional bounds too
+        return max(math.ceil(low), min(round(value), math.floor(high)))
+    return round(value, 2)
 
 
 def example_record(contract: Contract) -> dict[str, Any]:
@@ -51,10 +112,7 @@ def example_record(contract: Contract) -> dict[str, Any]:
 
 def record_model(contract: Contract) -> type[BaseModel]:
     """Pydantic model of one scoring record: the contract's features, nothing else."""
-    fields: dict[str, Any] = {}
-    for col in contract.features:
-        kind = _field_type(col)
-        fields[col.name] = (kind | None, None) if col.nullable else (kind, ...)
+    fields = {col.name: _field(col) for col in contract.features}
     return create_model(
         f"{contract.use_case}_record",
         __config__=ConfigDict(

@@ -1,7 +1,10 @@
-"""dbt tests derived from a use case's data contract, so the warehouse checks what ingestion checks.
+"""dbt tests derived from a use case's contract rules (``core.rules``), so the warehouse refuses what
+ingestion, preprocessing and the served model refuse.
 
-The staging model of a dbt use case gets a generated ``_contract.yml``: key not null and unique, the target
-and every category column within their allowed values, numeric ranges and required columns as one query each.
+The staging model of a dbt use case gets a generated ``_contract.yml``: one test per rule kind, each one
+query over every column it concerns (the macros in ``dbt/macros/tests/contract_tests.sql``); a failing row
+is the model's row with the column, rule and value at fault. The staging model's casts to double precision
+hold the ``type.numeric`` rule, and ``contract_ranges`` its finiteness.
 """
 
 from __future__ import annotations
@@ -9,6 +12,21 @@ from __future__ import annotations
 import yaml
 
 from aimass_pipeline.core.contracts import Contract
+from aimass_pipeline.core.rules import (
+    CATEGORY,
+    INT_LIMIT,
+    KEY_PRESENT,
+    KEY_UNIQUE,
+    MAX,
+    MIN,
+    NUMBER,
+    REQUIRED,
+    TARGET,
+    WHOLE,
+    bounds,
+    contract_rules,
+    unknown_kind,
+)
 
 HEADER = (
     "# Generated from the {use_case} spec by `python -m aimass_pipeline.transformation.contract_schema`;\n"
@@ -16,14 +34,10 @@ HEADER = (
 )
 
 
-def _accepted(values: list[str]) -> dict:
-    return {"accepted_values": {"arguments": {"values": values}}}
-
-
-def _bound(value: float | None) -> float | int | None:
-    if value is None:
-        return None
-    return int(value) if float(value).is_integer() else float(value)
+def _bound(value: float) -> float | int:
+    # A whole bound as an integer literal, the limits of a double as a double: 1.79e308 written out whole
+    # would be a 309-digit decimal no warehouse reads as a number.
+    return int(value) if float(value).is_integer() and abs(value) <= INT_LIMIT else float(value)
 
 
 def _column(name: str, tests: list) -> dict:
@@ -31,29 +45,52 @@ def _column(name: str, tests: list) -> dict:
     return {"name": name, **({"quote": True} if name != name.lower() else {}), "data_tests": tests}
 
 
-def staging_schema(contract: Contract, model: str) -> dict:
-    """The dbt properties of the staging model ``model``, which names the target ``<target lower-cased>``."""
-    columns: list[dict] = [
-        _column(contract.key, ["not_null", "unique"]),
-        {"name": contract.target.lower(), "data_tests": ["not_null", _accepted(list(contract.classes))]},
-        {"name": "batch_id", "data_tests": ["not_null"]},
+def rule_tests(contract: Contract, model: str) -> tuple[list[dict], list[dict]]:
+    """(column tests, model tests) for every rule of the contract; the staging model names the target
+    ``<target lower-cased>``."""
+    target = contract.target.lower()
+    ranges: dict[str, list] = {}
+    whole, required, key_tests, present = [], [], [], False
+    categories: dict[str, list[str]] = {}
+    classes: list[str] = []
+    for rule in contract_rules(contract):
+        if rule.kind == KEY_PRESENT:
+            present = True  # null or blank: built-in not_null sees no blank
+        elif rule.kind == KEY_UNIQUE:
+            key_tests.append("unique")
+        elif rule.kind == NUMBER:
+            continue  # the staging model's cast; finiteness with the range
+        elif rule.kind in (MIN, MAX):
+            ranges[rule.column] = [_bound(b) for b in bounds(contract.column(rule.column))]
+        elif rule.kind == WHOLE:
+            whole.append(rule.column)
+        elif rule.kind == CATEGORY:
+            categories[rule.column] = list(rule.vocabulary.declared)
+        elif rule.kind == REQUIRED:
+            required.append(rule.column)
+        elif rule.kind == TARGET:
+            classes = list(rule.vocabulary.declared)
+        else:
+            raise unknown_kind(rule, "the generated dbt tests")
+    columns = [_column(contract.key, key_tests), {"name": "batch_id", "data_tests": ["not_null"]}]
+    model_tests = [
+        ("key", {"column": contract.key} if present else None),
+        ("target", {"column": target, "classes": classes}),
+        ("categories", {"categories": categories} if categories else None),
+        ("ranges", {"ranges": ranges} if ranges else None),
+        ("whole", {"columns": whole} if whole else None),
+        ("required", {"columns": required} if required else None),
     ]
-    for column in contract.features:
-        if column.kind == "category":
-            columns.append(_column(column.name, [_accepted(list(column.categories))]))
-    ranges = {
-        c.name: [_bound(c.min), _bound(c.max)]
-        for c in contract.features
-        if c.kind != "category" and (c.min is not None or c.max is not None)
-    }
-    required = [c.name for c in contract.features if not c.nullable]
-    tests: list[dict] = []
-    if ranges:
-        tests.append({"within_ranges": {"name": f"contract_ranges_{model}", "arguments": {"ranges": ranges}}})
-    if required:
-        tests.append(
-            {"not_null_columns": {"name": f"contract_required_{model}", "arguments": {"columns": required}}}
-        )
+    return columns, [
+        {f"contract_{kind}": {"name": f"contract_{kind}_{model}", "arguments": arguments}}
+        for kind, arguments in model_tests
+        if arguments is not None
+    ]
+
+
+def staging_schema(contract: Contract, model: str) -> dict:
+    """The dbt properties of the staging model ``model``: its tests from the contract's rules."""
+    columns, tests = rule_tests(contract, model)
     return {
         "version": 2,
         "models": [
@@ -68,5 +105,5 @@ def staging_schema(contract: Contract, model: str) -> dict:
 
 
 def staging_schema_yaml(contract: Contract, model: str) -> str:
-    body = yaml.safe_dump(staging_schema(contract, model), sort_keys=False, width=110)
+    body = yaml.safe_dump(staging_schema(contract, model), sort_keys=False, width=110, allow_unicode=True)
     return HEADER.format(use_case=contract.use_case) + body

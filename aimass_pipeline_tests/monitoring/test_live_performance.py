@@ -94,3 +94,15 @@ def test_bad_label_files_name_file_column_and_rows(tmp_path: Path) -> None:
 
 def test_no_labels_yet_is_an_empty_frame(tmp_path: Path) -> None:
     assert read_labels(tmp_path / "missing", "Status", CLASSES).empty
+
+
+def test_labels_follow_the_contracts_category_rule(tmp_path: Path) -> None:
+    # Classes declared with capitals, as the data writes them: a label in any spelling the rule accepts is
+    # that class, in its declared spelling, as the served predictions name it.
+    (tmp_path / "a.csv").write_text("prediction_id,Attrition\np1,Yes\np2, no\np3,YES\t\np4,No\n")
+    landed = read_labels(tmp_path, "Attrition", ["No", "Yes"])
+    assert landed["Attrition"].tolist() == ["Yes", "No", "Yes", "No"]
+
+    (tmp_path / "a.csv").write_text("prediction_id,Attrition\np1,Yes\np2,Y\n")
+    with pytest.raises(DataContractError, match=r"row\(s\) 3: \[label_in_classes\].*'Y'"):
+        read_labels(tmp_path, "Attrition", ["No", "Yes"])
