@@ -45,6 +45,16 @@ _ENV_KEYS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """Every test leaves the process environment as it found it: ``Settings.prepare()`` exports a home's
+    variables, and a later test must never read another test's lake, instance or registry."""
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
+
+
 @pytest.fixture
 def aimass_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A fresh embedded-defaults home for one test."""
