@@ -14,7 +14,8 @@ Which model it starts on is decided at import time, first match wins:
    ``bentoml.bentos.build``, which stores them in ``bento.yaml``; ``bentoml serve <bento>`` restores them
    before importing this module, so a built bento always serves exactly the model it was built with;
 2. the environment variables ``AIMASS_USE_CASE`` / ``AIMASS_BENTO_MODEL`` (serving from source);
-3. ``credit_risk`` and ``<use_case>:latest``.
+3. nothing else: with neither naming the use case the server exits naming both (no fallback use case);
+   the model tag alone defaults to ``<use_case>:latest``.
 
 The arguments win over the environment on purpose: a stray ``AIMASS_BENTO_MODEL`` in a server's environment
 must not make a bento built from version 3 quietly serve version 5.
@@ -53,7 +54,7 @@ from pydantic import Field
 from threadpoolctl import threadpool_limits
 
 from aimass_pipeline.core.registry import load_model
-from aimass_pipeline.core.scoring import DEFAULT_THRESHOLD, predicted_classes
+from aimass_pipeline.core.scoring import predicted_classes
 from aimass_pipeline.serving.champion import ChampionFollower, ServedModel, single_threaded
 from aimass_pipeline.serving.config import SERVICE_CONFIG
 from aimass_pipeline.serving.guards import ApiKeyMiddleware, RejectedInputWithoutTraceback, ServiceMetrics
@@ -65,7 +66,12 @@ from aimass_pipeline.serving.schema import (
     record_model,
     request_model,
 )
-from aimass_pipeline.serving.startup import prediction_logger, require_model_stores, resolve_startup
+from aimass_pipeline.serving.startup import (
+    bento_threshold,
+    prediction_logger,
+    require_model_stores,
+    resolve_startup,
+)
 from aimass_pipeline.settings import load_serving_settings
 
 MAX_RECORDS = 10_000
@@ -108,7 +114,7 @@ class ChampionService:
             model=single_threaded(load_model(stored.path_of("mlflow_model"))),
             name=str(metadata.get("registered_model_name", CONTRACT.use_case)),
             version=str(metadata.get("model_version", stored.tag.version)),
-            threshold=float(metadata.get("threshold", DEFAULT_THRESHOLD)),
+            threshold=bento_threshold(stored),
         )
         threadpool_limits(limits=1)
         self.metrics = ServiceMetrics.get()
