@@ -11,11 +11,12 @@ a JSON object), ``probability, label, probabilities`` (JSON, multiclass only, el
 
 Nothing lost while the lake takes writes:
 
-- a full buffer (more than ``max_buffer`` rows) is flushed at once by the request that filled it: that
-  request waits for the write (back-pressure) rather than the oldest rows being dropped;
+- a full buffer (more than ``max_buffer`` rows) wakes the flush thread at once and the request that filled
+  it waits for the write (back-pressure), up to ``max_wait_s``, rather than the oldest rows being dropped;
+  a lake that takes longer than that to answer counts as down;
 - a failing write (lake unreachable, credentials expired) is logged as an ERROR with its traceback and its
-  part is kept, under its name, for the next flush. Only while the lake is down (a write failed less than
-  ``flush_interval_s`` ago) is the buffer capped at ``max_buffer`` rows: the oldest beyond it are dropped,
+  part is kept, under its name, for the next flush. Only while the lake is down (from a failed write to
+  the next successful one) is the buffer capped at ``max_buffer`` rows: the oldest beyond it are dropped,
   counted in ``dropped_rows`` and reported to ``on_dropped`` (a Prometheus counter in the service), so serving
   never blocks on, or runs out of memory because of, a dead lake;
 - a crash (SIGKILL, OOM) loses what is still buffered: at most one flush interval of predictions plus what
@@ -39,7 +40,15 @@ from typing import Any
 
 import fsspec
 
-from aimass_pipeline.core.prediction_parts import COLUMNS, PREFIX, Batch, Part, frame_of, hour_of
+from aimass_pipeline.core.prediction_parts import (
+    COLUMNS,
+    PREFIX,
+    Batch,
+    Part,
+    drop_oldest,
+    hour_of,
+    write_part,
+)
 
 __all__ = ["COLUMNS", "PREFIX", "PredictionLogger"]
 
@@ -63,6 +72,7 @@ class PredictionLogger:
         on_dropped: Callable[[int], None] | None = None,
         start: bool = True,
         clock: Callable[[], datetime] = _utc_now,
+        max_wait_s: float = 5.0,
     ) -> None:
         if flush_interval_s <= 0:
             raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
@@ -77,6 +87,7 @@ class PredictionLogger:
         self.max_buffer = max_buffer
         self.on_dropped = on_dropped
         self.clock = clock
+        self.max_wait_s = max_wait_s
         self.dropped_rows = 0
         self.failed_flushes = 0
         self.writer = uuid.uuid4().hex[:12]
@@ -89,6 +100,9 @@ class PredictionLogger:
             None  # monotonic time of the last failed write; None once one succeeds
         )
         self._lock = threading.Lock()
+        # Signalled after every flush: a request waiting for room in a full buffer re-checks.
+        self._flushed = threading.Condition(self._lock)
+        self._wake = threading.Event()
         # Serialises flushes: the thread's, close()'s and a full buffer's must not write the same part at once.
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -103,8 +117,8 @@ class PredictionLogger:
 
     @property
     def lake_down(self) -> bool:
-        """A write failed less than one flush interval ago and none succeeded since."""
-        return self._failed_at is not None and time.monotonic() - self._failed_at < self.flush_interval_s
+        """The last write failed (or did not answer within ``max_wait_s``); the next that succeeds clears it."""
+        return self._failed_at is not None
 
     def log(
         self,
@@ -128,10 +142,29 @@ class PredictionLogger:
         if not full:
             return
         if not self.lake_down:
-            self.flush()
+            self._wait_for_room()
         with self._lock:
             dropped = self._trim_locked()
         self._report_dropped(dropped)
+
+    def _wait_for_room(self) -> None:
+        """Back-pressure: have the buffer written now and wait (at most ``max_wait_s``) until it has room."""
+        if not self._thread.is_alive():  # no thread (start=False, or closed): the caller writes
+            self.flush()
+            return
+        self._wake.set()
+        deadline = time.monotonic() + self.max_wait_s
+        with self._flushed:
+            while self._rows > self.max_buffer and not self.lake_down:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    # A lake this slow to answer is as good as down: the cap applies, the request goes on.
+                    log.error(
+                        "prediction log: no flush within %.1f s; treating the lake as down", self.max_wait_s
+                    )
+                    self._failed_at = time.monotonic()
+                    return
+                self._flushed.wait(left)
 
     def flush(self) -> int:
         """Write everything buffered now, oldest part first; return the rows written. A part that fails
@@ -147,7 +180,7 @@ class PredictionLogger:
                         continue  # dropped meanwhile (lake down, buffer full)
                     batches, generation = list(part.batches), part.generation
                 try:
-                    self._write(part.name, batches)
+                    write_part(self.fs, self.base, part.name, batches, local=self._local)
                 except Exception:
                     self._failed(part)
                     break
@@ -158,6 +191,8 @@ class PredictionLogger:
                         self._parts.remove(part)
                         self._rows -= part.rows
                         written += part.rows
+            with self._flushed:
+                self._flushed.notify_all()
             return written
 
     def close(self, timeout_s: float = 30.0) -> None:
@@ -166,6 +201,7 @@ class PredictionLogger:
             return
         self._closed = True
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
         self.flush()
@@ -179,7 +215,12 @@ class PredictionLogger:
             self._report_dropped(lost, logged=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.flush_interval_s):
+        while not self._stop.is_set():
+            # Every interval, or at once when a request finds the buffer full.
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
             try:
                 self.flush()
             except Exception:  # flush() handles write errors; this keeps the thread alive on anything else
@@ -210,23 +251,8 @@ class PredictionLogger:
 
     def _trim_locked(self) -> int:
         """Drop the oldest rows beyond ``max_buffer``: called only after a write failed or while it fails."""
-        dropped = 0
-        while self._rows > self.max_buffer:
-            excess = self._rows - self.max_buffer
-            if self._parts:
-                n = self._parts[0].drop_oldest(excess)
-                if not self._parts[0].rows:
-                    self._parts.popleft()
-            else:
-                oldest = self._buffer[0]
-                if len(oldest.records) <= excess:
-                    self._buffer.popleft()
-                    n = len(oldest.records)
-                else:
-                    self._buffer[0] = oldest.tail(len(oldest.records) - excess)
-                    n = excess
-            self._rows -= n
-            dropped += n
+        dropped = drop_oldest(self._parts, self._buffer, self._rows - self.max_buffer)
+        self._rows -= dropped
         self.dropped_rows += dropped
         return dropped
 
@@ -244,19 +270,3 @@ class PredictionLogger:
                 self.on_dropped(dropped)
             except Exception:
                 log.exception("prediction log: on_dropped callback failed")
-
-    def _write(self, name: str, batches: list[Batch]) -> None:
-        data = frame_of(batches).to_parquet(index=False)
-        folder, file = f"{self.base}/{name}".rsplit("/", 1)
-        self.fs.makedirs(folder, exist_ok=True)
-        if self._local:
-            # A local write is not atomic: a reader listing the folder could see half a file. Dot-files are
-            # skipped by pyarrow/duckdb dataset readers, and the rename is atomic (and replaces a retried part).
-            tmp = f"{folder}/.{file}.tmp"
-            with self.fs.open(tmp, "wb") as handle:
-                handle.write(data)
-            self.fs.mv(tmp, f"{folder}/{file}")
-        else:
-            # Object stores publish a whole object or nothing; a second PUT of the same key replaces it.
-            with self.fs.open(f"{folder}/{file}", "wb") as handle:
-                handle.write(data)

@@ -4,6 +4,7 @@ to (``Part``), named once so that a retried write replaces the same object inste
 from __future__ import annotations
 
 import json
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -110,3 +111,41 @@ def frame_of(batches: list[Batch]) -> pd.DataFrame:
     # An all-null column would otherwise be written as Parquet type "null" and clash with later files.
     frame["probabilities"] = frame["probabilities"].astype("string")
     return frame
+
+
+def drop_oldest(parts: deque[Part], buffer: deque[Batch], n: int) -> int:
+    """Drop up to ``n`` of the oldest rows: from the parts waiting to be written first, then the buffer."""
+    dropped = 0
+    while dropped < n and (parts or buffer):
+        excess = n - dropped
+        if parts:
+            dropped += parts[0].drop_oldest(excess)
+            if not parts[0].rows:
+                parts.popleft()
+            continue
+        oldest = buffer[0]
+        if len(oldest.records) <= excess:
+            buffer.popleft()
+            dropped += len(oldest.records)
+        else:
+            buffer[0] = oldest.tail(len(oldest.records) - excess)
+            dropped += excess
+    return dropped
+
+
+def write_part(fs: Any, base: str, name: str, batches: list[Batch], *, local: bool) -> None:
+    """Write one part as Parquet under ``base``; the same name again replaces it."""
+    data = frame_of(batches).to_parquet(index=False)
+    folder, file = f"{base}/{name}".rsplit("/", 1)
+    fs.makedirs(folder, exist_ok=True)
+    if local:
+        # A local write is not atomic: a reader listing the folder could see half a file. Dot-files are
+        # skipped by pyarrow/duckdb dataset readers, and the rename is atomic (and replaces a retried part).
+        tmp = f"{folder}/.{file}.tmp"
+        with fs.open(tmp, "wb") as handle:
+            handle.write(data)
+        fs.mv(tmp, f"{folder}/{file}")
+    else:
+        # Object stores publish a whole object or nothing; a second PUT of the same key replaces it.
+        with fs.open(f"{folder}/{file}", "wb") as handle:
+            handle.write(data)
