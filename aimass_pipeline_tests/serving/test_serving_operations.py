@@ -328,11 +328,13 @@ def test_drill_seaweedfs_stops_and_restarts_while_predictions_are_logged(
                 time.sleep(OUTAGE_S)
                 after.enter_context(weed_mini(data, ports))  # same ports, same data dir
                 time.sleep(3)
-            dropped = sum(
+            counters = [
                 v
                 for (name, _), v in _samples(served).items()
                 if name == "aimass_prediction_log_dropped_rows_total"
-            )
+            ]
+            assert counters, "/metrics must expose the dropped-rows counter"
+            dropped = sum(counters)
             stop(proc)
             assert proc.returncode == 0, served.log_path.read_text()[-3000:]
         failed_flushes = served.log_path.read_text(errors="replace").count("could not write")
