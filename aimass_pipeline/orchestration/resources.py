@@ -111,10 +111,21 @@ class LakeIOManager(ConfigurableIOManager):
             return self._load_one(lake, key_path, keys[0])
         stored = [k for k in keys if lake.exists(*self._parts(key_path, "parquet", k))]
         missing = [k for k in keys if k not in stored]
+        # A batch whose files the raw zone holds but whose output is gone would silently drop out of every
+        # later training run: refuse it. One that stored nothing (all quarantined, replaced, not yet run)
+        # has nothing to lose and is left out.
+        lost = [k for k in missing if lake.raw_manifest(key_path[0], k) is not None]
+        if lost:
+            raise FileNotFoundError(
+                f"{context.asset_key.to_user_string()}: batch(es) {lost[:20]} are stored in the raw zone "
+                f"{lake.uri('raw', key_path[0])} but their output under {lake.uri('assets', *key_path)} is "
+                f"missing; materialise {context.asset_key.to_user_string()} again for "
+                f"{'that partition' if len(lost) == 1 else 'those partitions'} (it re-reads the raw zone)"
+            )
         if missing:
             # Registered but never stored: a batch that failed (quarantined, replaced) or is still running.
             context.log.warning(
-                f"{context.asset_key.to_user_string()}: {len(missing)} partition(s) not stored, "
+                f"{context.asset_key.to_user_string()}: {len(missing)} partition(s) not in the raw zone, "
                 f"not loaded: {missing[:20]}"
             )
         if not stored:
