@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,34 @@ class Settings:
     # prod: the PostgreSQL server, the database dbt builds into and the prefix of its schemas
     # (<prefix>_<use case>).
     pg: PostgresSettings | None = None
+    # AIMASS_SIGNING_KEY: the HMAC key every pickle AIMass stores is signed with (None: the home's key file).
+    signing_key_env: str | None = None
+
+    @property
+    def signing_key_file(self) -> Path:
+        return self.home / "signing.key"
+
+    def signing_key(self) -> str:
+        """``AIMASS_SIGNING_KEY``, else this home's own key, generated (0600) on first use. Every process that
+        loads what another stored (Dagster, the bento, another machine) needs the same key: set the variable
+        wherever more than one home is involved."""
+        if self.signing_key_env:
+            return self.signing_key_env
+        path = self.signing_key_file
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                # O_EXCL: two processes starting on a fresh home must not each write a different key.
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_hex(32))
+        key = path.read_text().strip()
+        if not key:
+            raise RuntimeError(f"the signing key file {path} is empty: delete it or set AIMASS_SIGNING_KEY")
+        return key
 
     @property
     def specs_dir(self) -> Path:
@@ -137,6 +166,8 @@ class Settings:
             DAGSTER_DISABLE_TELEMETRY="true",
             OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
             AIMASS_DBT_TARGET=self.dbt_target,
+            # Dagster resources (EnvVar) and the served bento verify what they unpickle with it.
+            AIMASS_SIGNING_KEY=self.signing_key(),
         )
         if self.pg is not None:
             # The code location's resources (EnvVar) and dbt's prod profile read these.
@@ -216,6 +247,7 @@ def load_settings(home: str | Path | None = None) -> Settings:
         "landing_url": os.environ.get("AIMASS_LANDING_URL") or None,
         "labels_url": os.environ.get("AIMASS_LABELS_URL") or None,
         "storage_options": storage_options(),
+        "signing_key_env": os.environ.get("AIMASS_SIGNING_KEY") or None,
     }
     if env == LOCAL:
         return Settings(
