@@ -38,6 +38,7 @@ CONTRACT: Contract = load_specs()[USE_CASE].contract
 # Everything Settings.prepare() writes into os.environ, restored after each test.
 PREPARED_ENV = (
     "AIMASS_ENV",
+    "AIMASS_SIGNING_KEY",
     "AIMASS_HOME",
     "DAGSTER_HOME",
     "MLFLOW_TRACKING_URI",
