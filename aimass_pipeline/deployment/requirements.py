@@ -29,10 +29,10 @@ PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def bento_requirements(model_requirements: list[str]) -> dict[str, Any]:
-    """The bento's ``python`` options: the champion's requirements.txt lines plus the serving packages,
-    pinned to this environment, one exact pin per distribution; a model pinning another version than the
-    service runs with is an error naming both."""
-    from importlib.metadata import version
+    """The bento's ``python`` options: the champion's requirements.txt lines plus the serving packages, one
+    exact pin per distribution (an unpinned or ranged line gets this environment's version); a model
+    pinning another version than the service runs with is an error naming both."""
+    from importlib.metadata import PackageNotFoundError, version
 
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
@@ -46,12 +46,19 @@ def bento_requirements(model_requirements: list[str]) -> dict[str, Any]:
         requirement = Requirement(line)
         exact = [spec.version for spec in requirement.specifier if spec.operator in ("==", "===")]
         if len(exact) != 1:
-            raise ValueError(f"{whose} requires {line!r}: a bento needs one exact version per package")
+            # A range (or nothing): the version the service runs with, when the range admits it.
+            try:
+                installed = version(requirement.name)
+            except PackageNotFoundError:
+                raise ValueError(f"{whose} requires {line!r}, which this environment lacks") from None
+            if not requirement.specifier.contains(installed, prereleases=True):
+                raise ValueError(f"{whose} requires {line!r}, this environment has {installed}")
+            exact = [installed]
         key, pinned = canonicalize_name(requirement.name), Version(exact[0])
         if key in pins and pins[key][1].public != pinned.public:
             raise ValueError(
                 f"{pins[key][2]} requires {requirement.name}=={pins[key][1]} but {whose} "
-                f"{requirement.name}=={pinned}: train the champion again in this environment"
+                f"requires {requirement.name}=={pinned}: train the champion again in this environment"
             )
         pins.setdefault(key, (requirement.name, pinned, whose))
     packages = [f"{name}=={pinned.public}" for name, pinned, _ in sorted(pins.values())]

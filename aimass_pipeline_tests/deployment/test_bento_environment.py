@@ -19,6 +19,7 @@ from aimass_pipeline.core.processes import reset_signals
 from aimass_pipeline.core.registry import ensure_experiment, promote, register_version
 from aimass_pipeline.core.specs import load_specs
 from aimass_pipeline.deployment.bento import build_champion_bento
+from aimass_pipeline.deployment.requirements import PYTORCH_CPU_INDEX, bento_requirements
 from aimass_pipeline.models import get_family
 from aimass_pipeline.models.ensemble import SoftVotingEnsemble
 from aimass_pipeline.orchestration.use_case import UseCase
@@ -126,3 +127,22 @@ def test_a_bento_serves_its_champion_with_only_its_own_requirements(
     finally:
         stop(proc)
     assert "aimass-pipeline" not in dists, "the platform must come from the bento's own source"
+
+
+def test_bento_requirements_pin_the_champion_and_the_service_once_each() -> None:
+    options = bento_requirements(
+        ["mlflow==" + version("mlflow"), "torch==2.13.0+cpu", "scikit-learn", "onnxruntime>=1"]
+    )
+    packages = options["packages"]
+    assert "torch==2.13.0" in packages and options["extra_index_url"] == [PYTORCH_CPU_INDEX]
+    assert f"scikit-learn=={version('scikit-learn')}" in packages
+    assert f"onnxruntime=={version('onnxruntime')}" in packages
+    assert {p.split("==")[0] for p in packages} >= {"s3fs", "pyarrow", "mlflow", "psycopg2-binary"}
+    assert len(packages) == len({p.split("==")[0].lower() for p in packages})
+    assert "extra_index_url" not in bento_requirements(["scikit-learn"])
+    with pytest.raises(
+        ValueError, match=r"the champion requires numpy==1\.0 but the service requires numpy=="
+    ):
+        bento_requirements(["numpy==1.0"])
+    with pytest.raises(ValueError, match="lacks"):
+        bento_requirements(["not-a-package-here"])
