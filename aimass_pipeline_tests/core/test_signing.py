@@ -2,6 +2,7 @@
 a tampered value or model is refused before a byte of it is unpickled (no payload runs)."""
 
 import pickle
+import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -17,6 +18,7 @@ from aimass_pipeline.core.registry import ensure_experiment, register_version
 from aimass_pipeline.core.signing import PICKLE_HEADER, UntrustedArtifactError
 from aimass_pipeline.models.ensemble import SoftVotingEnsemble
 from aimass_pipeline.orchestration.resources import LakeIOManager, LakeResource, MlflowResource
+from aimass_pipeline.serving.champion import load_served
 from aimass_pipeline.settings import Settings
 from aimass_pipeline.training.tracking import log_candidate
 
@@ -136,3 +138,17 @@ def test_a_model_signed_with_another_key_or_unsigned_is_refused(
     with pytest.raises(UntrustedArtifactError, match="unsigned model is not loaded"):
         resource.load_model(uri)
     mlflow.set_tracking_uri(aimass_home.mlflow_tracking_uri)
+
+
+def test_a_tampered_model_directory_is_refused_as_the_bento_loads_it(
+    logged: tuple[MlflowResource, str], tmp_path: Path
+) -> None:
+    """The Bento model store holds a copy of the MLflow model directory; the service loads that path."""
+    resource, version = logged
+    copy = Path(shutil.copytree(_model_dir(version), tmp_path / "mlflow_model"))
+    assert load_served(str(copy), resource.signing_key_value()).predict_proba is not None
+    marker = tmp_path / "bento-payload-ran"
+    (copy / "model.pkl").write_bytes(pickle.dumps(Payload(marker)))
+    with pytest.raises(UntrustedArtifactError, match="refused unread"):
+        load_served(str(copy), resource.signing_key_value())
+    assert not marker.exists(), "the tampered model was unpickled: its payload ran"
