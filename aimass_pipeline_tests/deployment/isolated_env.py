@@ -5,7 +5,8 @@ pip over a local wheel directory takes minutes for torch here, so the environmen
 virtualenv's own files: the requirements' closure is resolved from the installed distributions' metadata
 (``Requires-Dist`` with markers and extras, as pip would resolve it to these same versions), and a fresh
 ``python -m venv`` (no system site-packages, no pip) gets a symlink for every file each distribution of the
-closure installed (its RECORD). Nothing else is importable: a package the bento forgot is missing there.
+closure installed (its RECORD; a whole folder at once where the folder is the distribution's alone). Nothing
+else is importable: a package the bento forgot is missing there.
 """
 
 from __future__ import annotations
@@ -58,9 +59,16 @@ def isolated_python(requirements: list[str], root: Path) -> tuple[Path, list[str
         for file in dist.files:
             if file.parts[0] == "..":  # console scripts and data outside site-packages
                 continue
-            target = site / file
-            source = Path(dist.locate_file(file))
-            if target.exists() or not source.exists():
+            top = Path(dist.locate_file(file.parts[0]))
+            # A regular package, a dist-info or a vendored-libs folder belongs to this distribution alone:
+            # one link for all of it (torch has thousands of files). A namespace folder (google/, ...) is
+            # shared, so only this distribution's files in it are linked.
+            whole = top.is_dir() and (
+                (top / "__init__.py").exists() or top.name.endswith((".dist-info", ".libs"))
+            )
+            relative = Path(file.parts[0]) if whole else Path(file)
+            target, source = site / relative, Path(dist.locate_file(relative))
+            if target.is_symlink() or target.exists() or not source.exists():
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.symlink_to(source)
