@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from aimass_pipeline.core.locations import Location, locate, quarantine_location
 from aimass_pipeline.core.specs import UseCaseSpec, load_specs
 from aimass_pipeline.settings.instance import DAGSTER_YAML_LOCAL, DAGSTER_YAML_PROD
 from aimass_pipeline.settings.serving import storage_options
+from aimass_pipeline.settings.signing import home_signing_key
 
 LOCAL = "local"
 PROD = "prod"
@@ -70,31 +70,9 @@ class Settings:
     # AIMASS_SIGNING_KEY: the HMAC key every pickle AIMass stores is signed with (None: the home's key file).
     signing_key_env: str | None = None
 
-    @property
-    def signing_key_file(self) -> Path:
-        return self.home / "signing.key"
-
     def signing_key(self) -> str:
-        """``AIMASS_SIGNING_KEY``, else this home's own key, generated (0600) on first use. Every process that
-        loads what another stored (Dagster, the bento, another machine) needs the same key: set the variable
-        wherever more than one home is involved."""
-        if self.signing_key_env:
-            return self.signing_key_env
-        path = self.signing_key_file
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                # O_EXCL: two processes starting on a fresh home must not each write a different key.
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(secrets.token_hex(32))
-        key = path.read_text().strip()
-        if not key:
-            raise RuntimeError(f"the signing key file {path} is empty: delete it or set AIMASS_SIGNING_KEY")
-        return key
+        """``AIMASS_SIGNING_KEY``, else this home's own key file (settings.signing)."""
+        return self.signing_key_env or home_signing_key(self.home)
 
     @property
     def specs_dir(self) -> Path:
