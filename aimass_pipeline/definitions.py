@@ -57,10 +57,12 @@ def build_resources(dbt_target: str) -> dict:
         "landing": LandingZoneResource(root=EnvVar("AIMASS_LANDING_ROOT")),
         "labels": LabelsZoneResource(root=EnvVar("AIMASS_LABELS_ROOT")),
         "mlflow": MlflowResource(
-            tracking_uri=EnvVar("MLFLOW_TRACKING_URI"), artifact_root=EnvVar("AIMASS_MLFLOW_ARTIFACTS")
+            tracking_uri=EnvVar("MLFLOW_TRACKING_URI"),
+            artifact_root=EnvVar("AIMASS_MLFLOW_ARTIFACTS"),
+            signing_key=EnvVar("AIMASS_SIGNING_KEY"),
         ),
         "warehouse": warehouse,
-        "io_manager": LakeIOManager(lake=lake),
+        "io_manager": LakeIOManager(lake=lake, signing_key=EnvVar("AIMASS_SIGNING_KEY")),
         "warehouse_io": WarehouseInputManager(warehouse=warehouse),
         "dbt": dbt_resource(dbt_target),
         "bento": BentoResource(home=EnvVar("BENTOML_HOME")),

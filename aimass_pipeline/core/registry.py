@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -11,6 +14,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from aimass_pipeline.core.scoring import DEFAULT_THRESHOLD
+from aimass_pipeline.core.signing import UntrustedArtifactError, sign_directory, verify_directory
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
@@ -100,11 +104,48 @@ def previous_version(client: MlflowClient, name: str) -> Any:
     return _by_alias(client, name, PREVIOUS)
 
 
-def load_model(uri: str) -> Any:
-    """A registered model as the estimator it was logged as (``predict_proba`` included)."""
+def sign_logged_model(model_id: str, model_uri: str, signing_key: str | None) -> None:
+    """Sign what MLflow stored for a logged model, as stored: every file's sha256 under an HMAC, uploaded
+    beside them as ``aimass_signature.json``. ``load_model`` refuses the model without it."""
+    import mlflow.artifacts
+
+    with tempfile.TemporaryDirectory(prefix="aimass-sign-") as tmp:
+        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        signature = sign_directory(folder, signing_key)
+        MlflowClient().log_model_artifact(model_id, str(signature))
+
+
+def _check_skops_types(folder: Path, trusted_types: Collection[str], uri: str) -> None:
+    # The MLmodel file names the types skops may build; only the code's own list is honoured.
+    import yaml
+
+    flavor = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get("flavors", {}).get("sklearn", {})
+    if flavor.get("serialization_format") != "skops":
+        return
+    extra = sorted(set(flavor.get("skops_trusted_types") or []) - set(trusted_types))
+    if extra:
+        raise UntrustedArtifactError(
+            f"{uri}: its MLmodel asks skops to trust {extra}, not in the code's list"
+        )
+
+
+def load_model(uri: str, signing_key: str | None, trusted_types: Collection[str]) -> Any:
+    """A registered model as the estimator it was logged as (``predict_proba`` included), loaded only once
+    every file of it matches its signature and skops is asked to trust nothing beyond ``trusted_types``.
+    ``uri``: a ``models:/`` URI, an artifact URI or a local model directory (the Bento model store's)."""
+    import mlflow.artifacts
     import mlflow.sklearn
 
-    return mlflow.sklearn.load_model(uri)
+    with tempfile.TemporaryDirectory(prefix="aimass-model-") as tmp:
+        local = Path(uri)
+        if local.is_dir():
+            # A private copy: files swapped between the check and the load must not be what is loaded.
+            folder = Path(shutil.copytree(local, Path(tmp) / "model"))
+        else:
+            folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+        verify_directory(folder, signing_key, uri)
+        _check_skops_types(folder, trusted_types, uri)
+        return mlflow.sklearn.load_model(str(folder))
 
 
 def register_version(

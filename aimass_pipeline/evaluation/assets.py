@@ -9,7 +9,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, asse
 
 from aimass_pipeline.core.latency import latency_ms
 from aimass_pipeline.core.lineage import code_version
-from aimass_pipeline.core.registry import champion_version, load_model, promote, register_version, run_url
+from aimass_pipeline.core.registry import champion_version, promote, register_version, run_url
 from aimass_pipeline.core.scoring import holdout_metrics
 from aimass_pipeline.evaluation.gate import decide
 from aimass_pipeline.evaluation.model_card import render_model_card
@@ -127,7 +127,7 @@ def build_registration(uc: UseCase) -> list:
         current = champion_version(client, uc.name)
         champion_proba = None
         if current is not None:
-            champion_proba = load_model(f"models:/{uc.name}/{current.version}").predict_proba(X)
+            champion_proba = mlflow.load_model(f"models:/{uc.name}/{current.version}").predict_proba(X)
         gate = uc.spec.gate
         decision = decide(
             metric=metric,

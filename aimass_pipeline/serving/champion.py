@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aimass_pipeline.core import registry
+from aimass_pipeline.models import SKOPS_TRUSTED_TYPES
+from aimass_pipeline.settings import load_serving_settings
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +68,18 @@ def registry_champion(tracking_uri: str, name: str, retries: int) -> str | None:
     )
 
 
-def load_version(tracking_uri: str, name: str, version: str) -> ServedModel:
+def load_served(uri: str, signing_key: str | None = None) -> Any:
+    """A model directory or URI, verified against its signature (the key: ``AIMASS_SIGNING_KEY`` unless
+    given) and the code's skops trust list before anything of it is unpickled."""
+    key = signing_key if signing_key is not None else load_serving_settings().signing_key
+    return registry.load_model(uri, key, SKOPS_TRUSTED_TYPES)
+
+
+def load_version(tracking_uri: str, name: str, version: str, signing_key: str | None = None) -> ServedModel:
     """Load one registered version, pinned by number: the alias may move again while this loads."""
     client = registry.registry_client(tracking_uri)
     mv = client.get_model_version(name, version)
-    model = registry.load_model(client.get_model_version_download_uri(name, version))
+    model = load_served(client.get_model_version_download_uri(name, version), signing_key)
     return ServedModel(
         single_threaded(model),
         name,
@@ -107,7 +116,9 @@ class ChampionFollower:
         tracking_uri: str,
         poll_s: float,
         on_swap: Callable[[ServedModel, ServedModel], None] | None = None,
+        signing_key: str | None = None,
     ) -> None:
+        self.signing_key = signing_key
         self.current = initial
         self.tracking_uri = tracking_uri
         self.poll_s = poll_s
@@ -123,7 +134,7 @@ class ChampionFollower:
         if version is None or version == old.version:
             return False
         started = time.monotonic()
-        new = load_version(self.tracking_uri, old.name, version)
+        new = load_version(self.tracking_uri, old.name, version, self.signing_key)
         # One reference assignment: atomic under the GIL, and each request reads it once.
         self.current = new
         log.info(

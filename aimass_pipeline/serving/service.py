@@ -61,9 +61,8 @@ from pydantic import Field, create_model
 from starlette.requests import Request
 from threadpoolctl import threadpool_limits
 
-from aimass_pipeline.core.registry import load_model
 from aimass_pipeline.core.scoring import predicted_classes
-from aimass_pipeline.serving.champion import ChampionFollower, ServedModel, single_threaded
+from aimass_pipeline.serving.champion import ChampionFollower, ServedModel, load_served, single_threaded
 from aimass_pipeline.serving.config import SERVICE_CONFIG
 from aimass_pipeline.serving.guards import ApiKeyMiddleware, RejectedInputWithoutTraceback, ServiceMetrics
 from aimass_pipeline.serving.request_limits import RequestGuardMiddleware
@@ -140,7 +139,7 @@ class ChampionService:
         stored = require_model_stores(STARTUP)
         metadata = stored.info.metadata
         initial = ServedModel(
-            model=single_threaded(load_model(stored.path_of("mlflow_model"))),
+            model=single_threaded(load_served(stored.path_of("mlflow_model"), SETTINGS.signing_key)),
             name=str(metadata.get("registered_model_name", CONTRACT.use_case)),
             version=str(metadata.get("model_version", stored.tag.version)),
             threshold=bento_threshold(stored),
@@ -158,7 +157,9 @@ class ChampionService:
         # held (0.1-1 s here), stalling every request in flight; they live as long as the process.
         gc.collect()
         gc.freeze()
-        self.follower = ChampionFollower(initial, SETTINGS.tracking_uri, SETTINGS.poll_s)
+        self.follower = ChampionFollower(
+            initial, SETTINGS.tracking_uri, SETTINGS.poll_s, signing_key=SETTINGS.signing_key
+        )
         if STARTUP.follows_champion:
             self.follower.start()
         else:

@@ -15,6 +15,7 @@ from aimass_pipeline.core.locations import Location, locate, quarantine_location
 from aimass_pipeline.core.specs import UseCaseSpec, load_specs
 from aimass_pipeline.settings.instance import DAGSTER_YAML_LOCAL, DAGSTER_YAML_PROD
 from aimass_pipeline.settings.serving import storage_options
+from aimass_pipeline.settings.signing import home_signing_key
 
 LOCAL = "local"
 PROD = "prod"
@@ -66,6 +67,12 @@ class Settings:
     # prod: the PostgreSQL server, the database dbt builds into and the prefix of its schemas
     # (<prefix>_<use case>).
     pg: PostgresSettings | None = None
+    # AIMASS_SIGNING_KEY: the HMAC key every pickle AIMass stores is signed with (None: the home's key file).
+    signing_key_env: str | None = None
+
+    def signing_key(self) -> str:
+        """``AIMASS_SIGNING_KEY``, else this home's own key file (settings.signing)."""
+        return self.signing_key_env or home_signing_key(self.home)
 
     @property
     def specs_dir(self) -> Path:
@@ -137,6 +144,8 @@ class Settings:
             DAGSTER_DISABLE_TELEMETRY="true",
             OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
             AIMASS_DBT_TARGET=self.dbt_target,
+            # Dagster resources (EnvVar) and the served bento verify what they unpickle with it.
+            AIMASS_SIGNING_KEY=self.signing_key(),
         )
         if self.pg is not None:
             # The code location's resources (EnvVar) and dbt's prod profile read these.
@@ -216,6 +225,7 @@ def load_settings(home: str | Path | None = None) -> Settings:
         "landing_url": os.environ.get("AIMASS_LANDING_URL") or None,
         "labels_url": os.environ.get("AIMASS_LABELS_URL") or None,
         "storage_options": storage_options(),
+        "signing_key_env": os.environ.get("AIMASS_SIGNING_KEY") or None,
     }
     if env == LOCAL:
         return Settings(

@@ -108,6 +108,7 @@ def _candidate(uc: UseCase, family_name: str):
             serialization=_serialization(family, served is not estimator),
             trusted_types=family.skops_trusted_types,
             code_version=code_version(),
+            signing_key=mlflow.signing_key_value(),
             tags={
                 "aimass.use_case": uc.name,
                 "aimass.family": family_name,
@@ -183,6 +184,7 @@ def _ensemble(uc: UseCase):
             # Members may be ONNX heads or quantised torch modules, which skops cannot store.
             serialization="cloudpickle",
             code_version=code_version(),
+            signing_key=mlflow.signing_key_value(),
             tags={
                 "aimass.use_case": uc.name,
                 "aimass.family": "ensemble",

@@ -1,14 +1,13 @@
 """champion_reference: a promoted version's training features and holdout predictions land in the lake under
 its version, and the registry points at them; a rejected challenger leaves the champion's reference alone."""
 
-import pickle
-
 import numpy as np
 import pytest
 from dagster import DagsterInstance, SourceAsset, materialize
 from mlflow.tracking import MlflowClient
 
 from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.core.signing import signed_pickle
 from aimass_pipeline.monitoring.assets import REFERENCE_TAG, build_reference
 from aimass_pipeline.monitoring.reference import MissingReferenceError, load_reference
 from aimass_pipeline.orchestration.resources import LakeIOManager, LakeResource, MlflowResource
@@ -18,8 +17,10 @@ from aimass_pipeline_tests.monitoring.traffic import CLASSES, FEATURES, UC
 
 def _run(settings, lake: Lake, training_set, evaluation: dict, champion: dict):
     lake.write_parquet(training_set, "assets", UC.name, "training_set.parquet")
-    lake.write_bytes(pickle.dumps(evaluation), "assets", UC.name, "candidate_evaluation.pkl")
-    lake.write_bytes(pickle.dumps(champion), "assets", UC.name, "champion_model.pkl")
+    for name, value in (("candidate_evaluation", evaluation), ("champion_model", champion)):
+        # Signed as the IO manager signs what it stores: it refuses an unsigned pickle.
+        path = f"assets/{UC.name}/{name}.pkl"
+        lake.write_bytes(signed_pickle(value, settings.signing_key(), path), *path.split("/"))
     resource = LakeResource(url=settings.lake_url)
     with DagsterInstance.get() as instance:
         result = materialize(
