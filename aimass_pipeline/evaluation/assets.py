@@ -1,5 +1,6 @@
-"""Evaluation and promotion: every candidate scored on the same frozen holdout (metrics back into its MLflow
-run), the best registered, and ``champion`` moved only through the gate."""
+"""Evaluation and promotion: every candidate scored on the training set's selection rows and on the frozen
+holdout (metrics back into its MLflow run); the best on the selection rows registered, and ``champion`` moved
+only through the gate, which alone judges on the holdout."""
 
 import base64
 
@@ -11,9 +12,11 @@ from aimass_pipeline.core.latency import latency_ms
 from aimass_pipeline.core.lineage import code_version
 from aimass_pipeline.core.registry import champion_version, load_model, promote, register_version, run_url
 from aimass_pipeline.core.scoring import holdout_metrics
+from aimass_pipeline.core.splits import selection_split
 from aimass_pipeline.evaluation.gate import decide
 from aimass_pipeline.evaluation.model_card import render_model_card
 from aimass_pipeline.evaluation.plots import roc_plot_png
+from aimass_pipeline.evaluation.selection import choose, selection_scores
 from aimass_pipeline.orchestration.resources import MlflowResource
 from aimass_pipeline.orchestration.use_case import LABEL, UseCase
 
@@ -35,14 +38,28 @@ def build_evaluation(uc: UseCase) -> list:
     @asset(
         name="candidate_evaluation",
         key_prefix=uc.name,
-        ins=uc.ins(*candidates, "frozen_holdout"),
+        ins=uc.ins(*candidates, "training_set", "frozen_holdout"),
         group_name="evaluation",
         kinds={"mlflow"},
     )
     def evaluation(
-        context: AssetExecutionContext, frozen_holdout: pd.DataFrame, mlflow: MlflowResource, **fitted
+        context: AssetExecutionContext,
+        training_set: pd.DataFrame,
+        frozen_holdout: pd.DataFrame,
+        mlflow: MlflowResource,
+        **fitted,
     ):
-        """Holdout metrics and latency per candidate, and the best of them by the spec's primary metric."""
+        """Holdout metrics and latency per candidate, and the best of them by the spec's primary metric on the
+        selection rows: chosen on the holdout, the gate's test on it would promote more often than alpha."""
+        _, selection = selection_split(training_set, uc.contract.key)
+        chosen_on = selection_scores(
+            metric,
+            selection[LABEL].to_numpy(),
+            {
+                c["family"]: c["model"].predict_proba(selection[uc.contract.feature_names])
+                for c in fitted.values()
+            },
+        )
         X = frozen_holdout[uc.contract.feature_names]
         y = frozen_holdout[LABEL].to_numpy()
         client = mlflow.client()
@@ -62,9 +79,13 @@ def build_evaluation(uc: UseCase) -> list:
             probas[candidate["family"]] = proba
             for name, value in metrics.items():
                 client.log_metric(candidate["run_id"], f"holdout_{name}", value)
-        best = max(fitted.values(), key=lambda c: scores[c["family"]][metric])
+            client.log_metric(candidate["run_id"], f"selection_{metric}", chosen_on[candidate["family"]])
+        best_family = choose(metric, chosen_on)
+        [best] = [c for c in fitted.values() if c["family"] == best_family]
         metadata = {
             "holdout_rows": len(frozen_holdout),
+            "selection_rows": len(selection),
+            f"selection_{metric}": MetadataValue.json(chosen_on),
             "best_family": best["family"],
             f"best_{metric}": scores[best["family"]][metric],
             "metrics": MetadataValue.md(_markdown_table(scores)),
@@ -86,6 +107,7 @@ def build_evaluation(uc: UseCase) -> list:
             "best_compression": best["compression"],
             "best_compression_method": best["compression_method"],
             "holdout_rows": len(frozen_holdout),
+            "selection_scores": chosen_on,
         }
 
     @asset_check(
