@@ -10,25 +10,16 @@ from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, asse
 
 from aimass_pipeline.core.latency import latency_ms
 from aimass_pipeline.core.lineage import code_version
-from aimass_pipeline.core.registry import champion_version, load_model, promote, register_version, run_url
+from aimass_pipeline.core.registry import champion_version, promote, register_version, run_url
 from aimass_pipeline.core.scoring import holdout_metrics
 from aimass_pipeline.core.splits import selection_split
-from aimass_pipeline.evaluation.gate import decide
-from aimass_pipeline.evaluation.model_card import render_model_card
+from aimass_pipeline.core.version_contract import contract_tags
+from aimass_pipeline.evaluation.contract_gate import judge
+from aimass_pipeline.evaluation.model_card import markdown_table, render_model_card
 from aimass_pipeline.evaluation.plots import roc_plot_png
 from aimass_pipeline.evaluation.selection import choose, selection_scores
 from aimass_pipeline.orchestration.resources import MlflowResource
 from aimass_pipeline.orchestration.use_case import LABEL, UseCase
-
-
-def _markdown_table(scores: dict[str, dict[str, float]]) -> str:
-    names = sorted({n for metrics in scores.values() for n in metrics if n != "rows"})
-    lines = ["| candidate | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for family, metrics in scores.items():
-        lines.append(
-            f"| {family} | " + " | ".join(f"{metrics.get(n, float('nan')):.4f}" for n in names) + " |"
-        )
-    return "\n".join(lines)
 
 
 def build_evaluation(uc: UseCase) -> list:
@@ -88,7 +79,7 @@ def build_evaluation(uc: UseCase) -> list:
             f"selection_{metric}": MetadataValue.json(chosen_on),
             "best_family": best["family"],
             f"best_{metric}": scores[best["family"]][metric],
-            "metrics": MetadataValue.md(_markdown_table(scores)),
+            "metrics": MetadataValue.md(markdown_table(scores)),
         }
         if len(uc.contract.classes) == 2:
             png = roc_plot_png({family: (y, proba[:, 1]) for family, proba in probas.items()})
@@ -144,18 +135,16 @@ def build_registration(uc: UseCase) -> list:
         metric = candidate_evaluation["metric"]
         family = candidate_evaluation["best_family"]
         challenger = candidate_evaluation["scores"][family]
-        X = frozen_holdout[uc.contract.feature_names]
-        y = frozen_holdout[LABEL].to_numpy()
         current = champion_version(client, uc.name)
-        champion_proba = None
-        if current is not None:
-            champion_proba = load_model(f"models:/{uc.name}/{current.version}").predict_proba(X)
         gate = uc.spec.gate
-        decision = decide(
+        decision = judge(
+            use_case=uc.name,
+            contract=uc.contract,
+            champion=current,
+            holdout=frozen_holdout,
             metric=metric,
-            y_true=y,
+            y_true=frozen_holdout[LABEL].to_numpy(),
             challenger_proba=candidate_evaluation["best_proba"],
-            champion_proba=champion_proba,
             floor=gate.floor,
             min_delta=gate.min_delta,
             alpha=gate.alpha,
@@ -171,6 +160,7 @@ def build_registration(uc: UseCase) -> list:
             "dagster.run_id": context.run_id,
             **decision.as_tags(),
             **{f"holdout.{k}": f"{v:.6f}" for k, v in challenger.items()},
+            **contract_tags(uc.contract),  # what the version was trained under, for the gate and the service
         }
         version = register_version(
             client, uc.name, candidate_evaluation["best_model_uri"], run_id, tags, uc.spec.description

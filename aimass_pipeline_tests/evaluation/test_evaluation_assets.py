@@ -3,18 +3,22 @@ the selection rows, and a genuinely better second model promoted by the gate at 
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import mlflow
 import numpy as np
 import pandas as pd
+import pytest
 from dagster import DagsterInstance, SourceAsset, materialize
 from mlflow.tracking import MlflowClient
 
+from aimass_pipeline.core.contracts import Column, Contract
 from aimass_pipeline.core.lake import Lake
 from aimass_pipeline.core.lineage import code_version
 from aimass_pipeline.core.registry import champion_version, ensure_experiment, promote, register_version
 from aimass_pipeline.core.splits import selection_split
+from aimass_pipeline.core.version_contract import contract_tags, version_contract
 from aimass_pipeline.evaluation.assets import build_evaluation, build_registration
 from aimass_pipeline.models import get_family
 from aimass_pipeline.orchestration.resources import LakeIOManager, LakeResource, MlflowResource
@@ -62,24 +66,20 @@ def _logged(
     }
 
 
-def test_a_better_second_model_passes_the_real_gate(
-    aimass_home: Settings, credit_frame: pd.DataFrame
-) -> None:
-    settings = aimass_home
+def _world(settings: Settings, credit_frame: pd.DataFrame):
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-    root = settings.mlflow_artifacts_uri
     table = credit_frame.assign(
         **{LABEL: CREDIT_RISK.encode_target(credit_frame["Status"]), "batch_id": "b1"}
     ).dropna(subset=["Seniority"])
     training, holdout = split_frame(table, CREDIT_RISK.key)
-    fitting, selection = selection_split(training, CREDIT_RISK.key)
+    fitting, _ = selection_split(training, CREDIT_RISK.key)
+    return training, holdout, fitting
+
+
+def _materialize(settings: Settings, client: MlflowClient, training, holdout, fitting) -> tuple[dict, dict]:
+    """Two real candidates fitted on the fitting rows, then candidate_evaluation and champion_model."""
+    root = settings.mlflow_artifacts_uri
     X, y = fitting[FEATURES], fitting[LABEL].to_numpy()
-    # The champion learnt from shuffled labels: no skill, so the real model must beat it with evidence.
-    shuffled = np.random.default_rng(0).permutation(y)
-    old = _logged(client, root, "logreg", {"C": 0.5}, X, shuffled, "champion")
-    first = register_version(client, UC.name, old["model_uri"], old["run_id"], {}, "v1")
-    promote(client, UC.name, str(first.version))
     candidates = {
         "logreg_candidate": _logged(client, root, "logreg", {"C": 0.5}, X, y, "logreg"),
         "random_forest_candidate": _logged(
@@ -104,16 +104,50 @@ def test_a_better_second_model_passes_the_real_gate(
             [*build_evaluation(UC), *build_registration(UC), *sources],
             resources={
                 "lake": resource,
-                "mlflow": MlflowResource(
-                    tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifacts_uri
-                ),
+                "mlflow": MlflowResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=root),
                 "io_manager": LakeIOManager(lake=resource),
             },
             instance=instance,
         )
     assert result.success
-    evaluation = result.output_for_node(f"{UC.name}__candidate_evaluation")
-    champion = result.output_for_node(f"{UC.name}__champion_model")
+    return (
+        result.output_for_node(f"{UC.name}__candidate_evaluation"),
+        result.output_for_node(f"{UC.name}__champion_model"),
+    )
+
+
+def _crown_no_skill(client: MlflowClient, root: str, fitting: pd.DataFrame, contract: Contract) -> None:
+    """Version 1: a model that learnt from shuffled labels, trained under ``contract``."""
+    X = fitting.assign(Extra=1.0)[contract.feature_names]
+    shuffled = np.random.default_rng(0).permutation(fitting[LABEL].to_numpy())
+    layout = dataclasses.replace(
+        UC.layout, numeric=contract.numeric_features, categorical=contract.categorical_features
+    )
+    fam = get_family("logreg")
+    model = fam.build(layout, 2, {"C": 0.5}, 42).fit(X, shuffled)
+    run_id, model_uri = log_candidate(
+        experiment_id=ensure_experiment(client, UC.name, root),
+        run_name="champion",
+        model=model,
+        params={},
+        metrics={},
+        example=X.head(5),
+        tags={"aimass.use_case": UC.name},
+        code_version=code_version(),
+        trusted_types=fam.skops_trusted_types,
+    )
+    first = register_version(client, UC.name, model_uri, run_id, contract_tags(contract), "v1")
+    promote(client, UC.name, str(first.version))
+
+
+def test_a_better_second_model_passes_the_real_gate(
+    aimass_home: Settings, credit_frame: pd.DataFrame
+) -> None:
+    settings = aimass_home
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    training, holdout, fitting = _world(settings, credit_frame)
+    _crown_no_skill(client, settings.mlflow_artifacts_uri, fitting, CREDIT_RISK)
+    evaluation, champion = _materialize(settings, client, training, holdout, fitting)
     chosen = evaluation["selection_scores"]
     assert set(chosen) == {"logreg", "random_forest"}
     assert evaluation["best_family"] == max(chosen, key=chosen.get)
@@ -122,3 +156,39 @@ def test_a_better_second_model_passes_the_real_gate(
     assert champion["promoted"], decision["reason"]
     assert decision["p_value"] < 0.05 and decision["ci_low"] > 0 and decision["n"] == len(holdout)
     assert str(champion_version(client, UC.name).version) == champion["version"] == "2"
+    # The version carries the contract it was trained under.
+    assert version_contract(client.get_model_version(UC.name, "2").tags) == CREDIT_RISK
+
+
+ADDED = dataclasses.replace(
+    CREDIT_RISK, features=(*CREDIT_RISK.features, Column("Extra", "float", min=0, max=10))
+)
+DROPPED = dataclasses.replace(
+    CREDIT_RISK, features=tuple(c for c in CREDIT_RISK.features if c.name != "Debt")
+)
+
+
+@pytest.mark.parametrize(
+    "champion_contract",
+    [ADDED, DROPPED],
+    ids=["champion-needs-a-dropped-column", "champion-lacks-a-new-column"],
+)
+def test_the_gate_across_a_contract_change(
+    aimass_home: Settings, credit_frame: pd.DataFrame, champion_contract: Contract
+) -> None:
+    """The champion was trained under another contract: scored on its own columns when the holdout has them
+    all, else the gate refuses with the reason rather than failing the run."""
+    settings = aimass_home
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    training, holdout, fitting = _world(settings, credit_frame)
+    _crown_no_skill(client, settings.mlflow_artifacts_uri, fitting, champion_contract)
+    _, champion = _materialize(settings, client, training, holdout, fitting)
+    decision = champion["decision"]
+    if champion_contract is ADDED:
+        assert not champion["promoted"] and decision["test"] == "incomparable"
+        assert "version 1" in decision["reason"] and "needs columns ['Extra']" in decision["reason"]
+        assert "aimass promote credit_risk <version>" in decision["reason"]
+        assert str(champion_version(client, UC.name).version) == "1"
+    else:
+        assert champion["promoted"] and decision["test"] == "delong", decision["reason"]
+        assert decision["champion"] < 0.6 < decision["challenger"]
