@@ -10,11 +10,17 @@ from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, asse
 
 from aimass_pipeline.core.latency import latency_ms
 from aimass_pipeline.core.lineage import code_version
-from aimass_pipeline.core.registry import champion_version, promote, register_version, run_url
+from aimass_pipeline.core.registry import (
+    champion_version,
+    previous_version,
+    promote,
+    register_version,
+    run_url,
+)
 from aimass_pipeline.core.scoring import holdout_metrics
 from aimass_pipeline.core.splits import selection_split
 from aimass_pipeline.core.version_contract import contract_tags
-from aimass_pipeline.evaluation.contract_gate import judge
+from aimass_pipeline.evaluation.contract_gate import judge, registered_from
 from aimass_pipeline.evaluation.model_card import markdown_table, render_model_card
 from aimass_pipeline.evaluation.plots import roc_plot_png
 from aimass_pipeline.evaluation.selection import choose, selection_scores
@@ -135,7 +141,14 @@ def build_registration(uc: UseCase) -> list:
         metric = candidate_evaluation["metric"]
         family = candidate_evaluation["best_family"]
         challenger = candidate_evaluation["scores"][family]
+        run_id = candidate_evaluation["best_run_id"]
+        # A retried run (the database went away half-way) must not register the same candidate twice: its
+        # MLflow run identifies it. If the first attempt already promoted it, the gate judges it again against
+        # the champion it replaced, which gives the same decision.
+        registered = registered_from(client, uc.name, run_id)
         current = champion_version(client, uc.name)
+        if registered is not None and current is not None and str(current.version) == str(registered.version):
+            current = previous_version(client, uc.name)
         gate = uc.spec.gate
         decision = judge(
             use_case=uc.name,
@@ -152,7 +165,6 @@ def build_registration(uc: UseCase) -> list:
             max_latency_ms=gate.max_latency_ms,
             seed=uc.spec.seed,
         )
-        run_id = candidate_evaluation["best_run_id"]
         batches = sorted(frozen_holdout["batch_id"].unique().tolist())
         tags = {
             "aimass.family": family,
@@ -162,7 +174,7 @@ def build_registration(uc: UseCase) -> list:
             **{f"holdout.{k}": f"{v:.6f}" for k, v in challenger.items()},
             **contract_tags(uc.contract),  # what the version was trained under, for the gate and the service
         }
-        version = register_version(
+        version = registered or register_version(
             client, uc.name, candidate_evaluation["best_model_uri"], run_id, tags, uc.spec.description
         )
         interval = (challenger.get(f"{metric}_ci_low"), challenger.get(f"{metric}_ci_high"))

@@ -76,11 +76,13 @@ def _world(settings: Settings, credit_frame: pd.DataFrame):
     return training, holdout, fitting
 
 
-def _materialize(settings: Settings, client: MlflowClient, training, holdout, fitting) -> tuple[dict, dict]:
+def _materialize(
+    settings: Settings, client: MlflowClient, training, holdout, fitting, candidates: dict | None = None
+) -> tuple[dict, dict]:
     """Two real candidates fitted on the fitting rows, then candidate_evaluation and champion_model."""
     root = settings.mlflow_artifacts_uri
     X, y = fitting[FEATURES], fitting[LABEL].to_numpy()
-    candidates = {
+    candidates = candidates or {
         "logreg_candidate": _logged(client, root, "logreg", {"C": 0.5}, X, y, "logreg"),
         "random_forest_candidate": _logged(
             client,
@@ -192,3 +194,54 @@ def test_the_gate_across_a_contract_change(
     else:
         assert champion["promoted"] and decision["test"] == "delong", decision["reason"]
         assert decision["champion"] < 0.6 < decision["challenger"]
+
+
+@pytest.mark.parametrize("crash", ["after-registering", "after-promoting"])
+def test_a_retried_registration_registers_nothing_twice(
+    aimass_home: Settings, credit_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, crash: str
+) -> None:
+    """champion_model dies half-way (the database went away); the retry, given the same chosen candidate,
+    finds the version the first attempt registered, judges it against the same champion and finishes."""
+    import aimass_pipeline.evaluation.assets as evaluation_assets
+
+    settings = aimass_home
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    training, holdout, fitting = _world(settings, credit_frame)
+    _crown_no_skill(client, settings.mlflow_artifacts_uri, fitting, CREDIT_RISK)
+    X, y = fitting[FEATURES], fitting[LABEL].to_numpy()
+    root = settings.mlflow_artifacts_uri
+    candidates = {
+        "logreg_candidate": _logged(client, root, "logreg", {"C": 0.5}, X, y, "logreg"),
+        "random_forest_candidate": _logged(
+            client,
+            root,
+            "random_forest",
+            {"n_estimators": 40, "min_samples_leaf": 20, "max_depth": 2},
+            X,
+            y,
+            "rf",
+        ),
+    }
+    target = "render_model_card" if crash == "after-registering" else "champion_version"
+    real, calls = getattr(evaluation_assets, target), []
+
+    def dies_once(*args, **kwargs):
+        calls.append(1)
+        # champion_version is called before the gate and after the promotion: die on the second.
+        if len(calls) == (1 if target == "render_model_card" else 2):
+            raise ConnectionError("server closed the connection unexpectedly")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation_assets, target, dies_once)
+    with pytest.raises(Exception, match="server closed the connection"):
+        _materialize(settings, client, training, holdout, fitting, candidates)
+    assert [str(v.version) for v in client.search_model_versions(f"name='{UC.name}'")] == ["2", "1"]
+    calls.append(1)  # the retry's calls all succeed
+
+    _, champion = _materialize(settings, client, training, holdout, fitting, candidates)
+
+    versions = sorted(str(v.version) for v in client.search_model_versions(f"name='{UC.name}'"))
+    assert versions == ["1", "2"], f"registered twice: {versions}"
+    assert champion["version"] == "2" and champion["promoted"], champion["decision"]["reason"]
+    assert champion["decision"]["champion"] < 0.6  # judged against version 1, not against itself
+    assert str(champion_version(client, UC.name).version) == "2"
