@@ -106,6 +106,12 @@ def main() -> int:
         cur = conn.cursor()
         cur.execute("select status, count(*) from runs group by status")
         runs = cur.fetchall()
+        # Whether the instance's run retry (the daemon) would re-execute the failed run, and why it failed.
+        cur.execute(
+            "select r.run_id, t.key, t.value from runs r join run_tags t on t.run_id = r.run_id "
+            "where r.status = 'FAILURE' and t.key in ('dagster/failure_reason', 'dagster/will_retry')"
+        )
+        print(f"failed runs' tags: {cur.fetchall()}")
         conn.close()
         print(f"attempts {attempts}; dagster runs by status {runs}; versions {versions}; aliases {aliases}")
     finally:

@@ -245,3 +245,47 @@ def test_a_retried_registration_registers_nothing_twice(
     assert champion["version"] == "2" and champion["promoted"], champion["decision"]["reason"]
     assert champion["decision"]["champion"] < 0.6  # judged against version 1, not against itself
     assert str(champion_version(client, UC.name).version) == "2"
+
+
+def test_a_database_outage_inside_registration_is_retried_within_the_run(
+    aimass_home: Settings, credit_frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lost PostgreSQL connection half-way through champion_model: the step retries after a wait (Dagster's
+    run retry would not, it takes an asset failure for a data failure) and the run completes, one version."""
+    import psycopg2
+
+    import aimass_pipeline.evaluation.assets as evaluation_assets
+    import aimass_pipeline.orchestration.outages as outages
+    from aimass_pipeline_tests.conftest import free_port
+
+    settings = aimass_home
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    training, holdout, fitting = _world(settings, credit_frame)
+    _crown_no_skill(client, settings.mlflow_artifacts_uri, fitting, CREDIT_RISK)
+    try:  # the error a restarting server gives, from a real connection attempt
+        psycopg2.connect(host="127.0.0.1", port=free_port(), user="postgres", connect_timeout=2)
+    except psycopg2.OperationalError as exc:
+        outage = exc
+    real, calls = evaluation_assets.render_model_card, []
+
+    def dies_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("could not write the model card") from outage
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation_assets, "render_model_card", dies_once)
+    monkeypatch.setattr(outages, "STORE_RETRY_WAIT_S", 0.1)
+    _, champion = _materialize(settings, client, training, holdout, fitting)
+    assert len(calls) == 2 and champion["promoted"] and champion["version"] == "2"
+    assert sorted(str(v.version) for v in client.search_model_versions(f"name='{UC.name}'")) == ["1", "2"]
+
+
+def test_a_data_error_is_not_taken_for_an_outage() -> None:
+    from aimass_pipeline.core.outages import is_store_outage
+
+    assert not is_store_outage(ValueError("column 'Age' holds text"))
+    assert is_store_outage(RuntimeError("x").with_traceback(None)) is False
+    wrapped = RuntimeError("mlflow failed")
+    wrapped.__cause__ = ConnectionError("Connection refused")
+    assert is_store_outage(wrapped)
