@@ -1,7 +1,7 @@
 """Drill: restart PostgreSQL during an AIMASS_ENV=prod lifecycle run, then retry it; count versions registered.
 
 Starts its own throwaway PostgreSQL (the `pgserver` binaries, as aimass_pipeline_tests/postgres.py does), never
-the machine's. Usage: .venv/bin/python bench/drill_pg_restart.py [--outage-s 8] [--after-s 60]
+the machine's. Usage: .venv/bin/python bench/drill_pg_restart.py [--outage-s 8] [--after-s 60 | --when "<log text>"]
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ def main() -> int:
     parser.add_argument("--outage-s", type=float, default=8.0)
     parser.add_argument("--after-s", type=float, default=60.0)
     parser.add_argument("--use-case", default="breast_cancer")
+    # Stop the server when the run's log first shows this (e.g. a step starting), else after --after-s.
+    parser.add_argument("--when", default=None)
     args = parser.parse_args()
 
     from pgserver._commands import POSTGRES_BIN_PATH  # noqa: PLC2701 - pgserver exposes it nowhere else
@@ -84,7 +86,12 @@ def main() -> int:
             with (root / f"run{attempt}.log").open("w") as log:
                 proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
                 if attempt == 1:
-                    time.sleep(args.after_s)
+                    deadline = time.monotonic() + (600 if args.when else args.after_s)
+                    while time.monotonic() < deadline and proc.poll() is None:
+                        if args.when and args.when in (root / "run1.log").read_text(errors="replace"):
+                            break
+                        time.sleep(0.2)
+                    print(f"server stopped {time.monotonic() - started:.1f} s into attempt 1", flush=True)
                     subprocess.run([*ctl, "-m", "fast", "stop"], check=True, capture_output=True, **run_as)
                     time.sleep(args.outage_s)
                     start_server(data, port, run_as)
