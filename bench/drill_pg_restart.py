@@ -78,7 +78,7 @@ def main() -> int:
         "AIMASS_LAKE_URL": str(root / "lake"),
     }
     aimass = str(Path(sys.executable).with_name("aimass"))
-    command = [aimass, "run", "--use-case", args.use_case, "--max-trials", "2"]
+    command = [aimass, "run", "--use-case", args.use_case, "--max-trials", "2", "--log-level", "DEBUG"]
     attempts = []
     try:
         for attempt in (1, 2):
