@@ -70,9 +70,11 @@ from aimass_pipeline.serving.schema import (
     BatchPrediction,
     BentoArgs,
     PredictResponse,
+    example_record,
     record_model,
     request_model,
 )
+from aimass_pipeline.serving.served_model import RefusalHeaderMiddleware, model_frame, refusal_gauge
 from aimass_pipeline.serving.startup import (
     bento_threshold,
     prediction_logger,
@@ -157,8 +159,15 @@ class ChampionService:
         # held (0.1-1 s here), stalling every request in flight; they live as long as the process.
         gc.collect()
         gc.freeze()
+        # rel-gate (issue 11 fault 3): every new champion is vetted against the served schema first.
         self.follower = ChampionFollower(
-            initial, SETTINGS.tracking_uri, SETTINGS.poll_s, signing_key=SETTINGS.signing_key
+            initial,
+            SETTINGS.tracking_uri,
+            SETTINGS.poll_s,
+            signing_key=SETTINGS.signing_key,
+            offered=CONTRACT,
+            record=example_record(CONTRACT),
+            on_refuse=refusal_gauge(self.metrics.champion_refused, CONTRACT.use_case),
         )
         if STARTUP.follows_champion:
             self.follower.start()
@@ -193,7 +202,8 @@ class ChampionService:
     def _score(
         self, served: ServedModel, rows: list[dict[str, Any]], request_id: str
     ) -> list[dict[str, Any]]:
-        proba = np.asarray(served.model.predict_proba(self._frame(rows)), dtype=float)
+        frame = model_frame(served, self._frame(rows))  # the columns the served version was trained on
+        proba = np.asarray(served.model.predict_proba(frame), dtype=float)
         classes = CONTRACT.classes
         labels = [classes[k] for k in predicted_classes(proba, served.threshold)]
         # Plain dicts, not Prediction objects: the prediction log keeps them as they are, and pydantic
@@ -270,3 +280,4 @@ class ChampionService:
 # Outermost first: the key is checked before the body is read.
 ChampionService.add_asgi_middleware(ApiKeyMiddleware, key=SETTINGS.api_key)
 ChampionService.add_asgi_middleware(RequestGuardMiddleware, max_body_bytes=SETTINGS.max_body_bytes)
+ChampionService.add_asgi_middleware(RefusalHeaderMiddleware)
