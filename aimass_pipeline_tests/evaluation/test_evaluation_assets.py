@@ -4,7 +4,6 @@ the selection rows, and a genuinely better second model promoted by the gate at 
 from __future__ import annotations
 
 import dataclasses
-import pickle
 
 import mlflow
 import numpy as np
@@ -17,13 +16,14 @@ from aimass_pipeline.core.contracts import Column, Contract
 from aimass_pipeline.core.lake import Lake
 from aimass_pipeline.core.lineage import code_version
 from aimass_pipeline.core.registry import champion_version, ensure_experiment, promote, register_version
+from aimass_pipeline.core.signing import signed_pickle
 from aimass_pipeline.core.splits import selection_split
 from aimass_pipeline.core.version_contract import contract_tags, version_contract
 from aimass_pipeline.evaluation.assets import build_evaluation, build_registration
 from aimass_pipeline.models import get_family
 from aimass_pipeline.orchestration.resources import LakeIOManager, LakeResource, MlflowResource
 from aimass_pipeline.orchestration.use_case import LABEL, UseCase
-from aimass_pipeline.settings import Settings
+from aimass_pipeline.settings import Settings, load_settings
 from aimass_pipeline.training.splits import split_frame
 from aimass_pipeline.training.tracking import log_candidate
 from aimass_pipeline_tests.conftest import CREDIT_RISK, CREDIT_SPEC
@@ -54,6 +54,7 @@ def _logged(
         tags={"aimass.use_case": UC.name},
         code_version=code_version(),
         trusted_types=fam.skops_trusted_types,
+        signing_key=load_settings().signing_key(),
     )
     return {
         "family": family,
@@ -96,7 +97,9 @@ def _materialize(
     }
     lake = Lake(settings.lake_url)
     for name, value in candidates.items():
-        lake.write_bytes(pickle.dumps(value), "assets", UC.name, f"{name}.pkl")
+        # Signed as the IO manager signs what it stores: it refuses an unsigned pickle.
+        path = f"assets/{UC.name}/{name}.pkl"
+        lake.write_bytes(signed_pickle(value, settings.signing_key(), path), *path.split("/"))
     lake.write_parquet(training, "assets", UC.name, "training_set.parquet")
     lake.write_parquet(holdout, "assets", UC.name, "frozen_holdout.parquet")
     resource = LakeResource(url=settings.lake_url)
@@ -137,6 +140,7 @@ def _crown_no_skill(client: MlflowClient, root: str, fitting: pd.DataFrame, cont
         tags={"aimass.use_case": UC.name},
         code_version=code_version(),
         trusted_types=fam.skops_trusted_types,
+        signing_key=load_settings().signing_key(),
     )
     first = register_version(client, UC.name, model_uri, run_id, contract_tags(contract), "v1")
     promote(client, UC.name, str(first.version))
