@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from aimass_pipeline.core.locations import Location, locate, quarantine_location
 from aimass_pipeline.core.specs import UseCaseSpec, load_specs
@@ -43,7 +44,10 @@ class PostgresSettings:
 
     @property
     def auth(self) -> str:
-        return f"{self.user}:{self.password}" if self.password else self.user
+        """``user:password`` for a URI, each percent-encoded: a password holding ``@:/%#?`` would otherwise
+        end the user part early and name another host or port. Never put a URI holding it on argv."""
+        user = quote(self.user, safe="")
+        return f"{user}:{quote(self.password, safe='')}" if self.password else user
 
     @property
     def url(self) -> str:
