@@ -1,0 +1,58 @@
+"""Two processes storing the same landed batch at once store it once, and batch orders never collide
+(issue 11, fault 6): the landing sensor's run and `aimass ingest` both take a file that just settled."""
+
+import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aimass_pipeline.collection.landing import LandedFile
+from aimass_pipeline.core.lake import Lake
+
+RACERS = 6
+
+
+def _landed(folder: Path, name: str, text: str) -> LandedFile:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+    return LandedFile(name, folder / name, hashlib.sha256(text.encode()).hexdigest(), len(text))
+
+
+def _race(make_lake, jobs: list[tuple[str, list[LandedFile]]]) -> list[tuple[dict, bool]]:
+    """Every job stored by its own thread with its own Lake (as separate processes hold), all let go at once."""
+    start = threading.Barrier(len(jobs))
+
+    def store(job: tuple[str, list[LandedFile]]) -> tuple[dict, bool]:
+        lake = make_lake()
+        start.wait()
+        return lake.store_raw_batch("uc", *job)
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        return list(pool.map(store, jobs))
+
+
+def _assert_once(lake: Lake, results: list[tuple[dict, bool]], batch_ids: list[str]) -> None:
+    for batch_id in set(batch_ids):
+        newly = [new for (manifest, new) in results if manifest["batch_id"] == batch_id]
+        assert newly.count(True) == 1, (
+            f"batch {batch_id} newly stored by {newly.count(True)} of {len(newly)} racers"
+        )
+        orders = {manifest["ingested_order"] for manifest, _ in results if manifest["batch_id"] == batch_id}
+        assert len(orders) == 1, f"batch {batch_id} was given orders {sorted(orders)}"
+    stored = lake.raw_batches("uc")
+    assert sorted(m["batch_id"] for m in stored) == sorted(set(batch_ids))
+    orders = [m["ingested_order"] for m in stored]
+    assert orders == sorted(set(orders)), f"two batches share an ingested order: {orders}"
+
+
+def test_racers_on_one_batch_store_it_once_and_two_batches_get_two_orders(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    text = "a,b\n" + "".join(f"{i},{i}\n" for i in range(20_000))
+    one, two = _landed(landing, "one.csv", text), _landed(landing, "two.csv", text + "1,1\n")
+    jobs = [("b1", [one])] * RACERS + [("b2", [two])] * RACERS
+    results = _race(lambda: Lake(str(tmp_path / "lake")), jobs)
+    lake = Lake(str(tmp_path / "lake"))
+    _assert_once(lake, results, [batch_id for batch_id, _ in jobs])
+    assert lake.read_bytes("raw", "uc", "batch=b1", "one.csv") == text.encode()
+    # A later store of a stored batch changes nothing.
+    assert lake.store_raw_batch("uc", "b1", [one]) == (lake.raw_manifest("uc", "b1"), False)
