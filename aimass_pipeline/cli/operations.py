@@ -15,7 +15,7 @@ def _move_champion(use_case: str, move) -> int:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from aimass_pipeline.core.registry import champion_version, previous_version
+    from aimass_pipeline.core.registry import PromotionConflict, champion_version, previous_version
     from aimass_pipeline.deployment.bento import build_champion_bento
 
     settings = load_settings().prepare()
@@ -23,7 +23,7 @@ def _move_champion(use_case: str, move) -> int:
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     try:
         move(client)
-    except (LookupError, MlflowException) as exc:
+    except (LookupError, MlflowException, PromotionConflict) as exc:
         # An operator's typo (no such version, nothing to roll back to) is a message, not a traceback.
         raise SystemExit(f"aimass: {getattr(exc, 'message', None) or exc}") from exc
     champion, previous = champion_version(client, use_case), previous_version(client, use_case)
@@ -39,12 +39,14 @@ def _move_champion(use_case: str, move) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from aimass_pipeline.core.registry import promote
+    from aimass_pipeline.core.registry import champion_version, promote
 
     def move(client) -> None:
         version = str(args.version)
         client.get_model_version(args.use_case, version)  # a clear error before any alias moves
-        promote(client, args.use_case, version)
+        # Compare-and-set on what the operator's command saw: a gate landing in between is not overwritten.
+        current = champion_version(client, args.use_case)
+        promote(client, args.use_case, version, expected=str(current.version) if current else None)
         client.set_model_version_tag(args.use_case, version, "promoted_by", "operator")
 
     return _move_champion(args.use_case, move)
