@@ -1,4 +1,5 @@
-"""`aimass run` and `aimass ingest`: lifecycle runs in this process."""
+"""`aimass run` and `aimass ingest`: lifecycle runs in this process, or on the run queue when a daemon serves
+this instance (cli/queue.py)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,29 @@ def _report(name: str, what: str, result, elapsed: float) -> bool:
     return False
 
 
+def _daemon_serves() -> bool:
+    """True when a live daemon serves this instance: runs then go to its queue (cli/queue.py)."""
+    from aimass_pipeline.cli.queue import live_daemon
+    from aimass_pipeline.orchestration.jobs import dagster_instance
+
+    with dagster_instance() as instance:
+        if not live_daemon(instance):
+            return False
+    print("a Dagster daemon serves this instance (`aimass up`): submitting to its run queue", flush=True)
+    return True
+
+
+def _submit(uc, runs: list) -> None:
+    from aimass_pipeline.cli.queue import QueueError, submit_batches
+    from aimass_pipeline.orchestration.jobs import dagster_instance
+
+    with dagster_instance() as instance:
+        try:
+            submit_batches(instance, uc, runs)
+        except QueueError as exc:
+            raise SystemExit(f"aimass: {exc}") from exc
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Land the packaged data on a fresh home, take in every new batch, then run the whole lifecycle once:
     on the newest new batch, or, with nothing new, again on the newest stored batch (idempotent)."""
@@ -74,10 +98,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = ready_settings()
     specs = settings.use_case_specs()
     names = [args.use_case] if args.use_case else list(specs)
-    defs = build_definitions(specs)
+    for name in names:
+        spec_or_exit(specs, name)
+    queued = _daemon_serves()
+    defs = None if queued else build_definitions(specs)
     failed = []
     for name in names:
-        spec = spec_or_exit(specs, name)
+        spec = specs[name]
         uc = UseCase(spec)
         if spec.data.seed_source:
             seeded = seed_landing_zone(settings.landing_location(name), spec.contract, spec.data.seed_source)
@@ -94,6 +121,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 failed.append(name)
                 continue
             requests = [batch_request(uc, Batch(stored[-1]["batch_id"], ()))]
+        if queued:
+            _submit(uc, [(r, _run_config(spec, args, r.run_config)) for r in requests])
+            continue
         started = time.monotonic()
         set_aside = False
         with dagster_instance() as instance:
@@ -140,7 +170,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     names = [args.use_case] if args.use_case else list(specs)
     for name in names:
         spec_or_exit(specs, name)
-    defs = build_definitions(specs)
+    queued = _daemon_serves()
+    defs = None if queued else build_definitions(specs)
     failed = []
     with dagster_instance() as instance:
         for name in names:
@@ -149,6 +180,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             requests = _new_batches(uc, settings, settle_s=args.settle_s)
             if not requests:
                 print(f"[{name}] nothing new in {settings.landing_dir(name)}")
+                continue
+            if queued:
+                _submit(uc, [(r, _run_config(specs[name], args, r.run_config)) for r in requests])
                 continue
             for request in requests:
                 what = f"batch {request.partition_key} ({request.tags['aimass/batch_files']})"
