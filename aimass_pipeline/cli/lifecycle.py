@@ -1,5 +1,5 @@
 """`aimass run` and `aimass ingest`: lifecycle runs in this process, or on the run queue when a daemon serves
-this instance (cli/queue.py)."""
+this instance (orchestration/queue.py)."""
 
 from __future__ import annotations
 
@@ -63,9 +63,9 @@ def _report(name: str, what: str, result, elapsed: float) -> bool:
 
 
 def _daemon_serves() -> bool:
-    """True when a live daemon serves this instance: runs then go to its queue (cli/queue.py)."""
-    from aimass_pipeline.cli.queue import live_daemon
+    """True when a live daemon serves this instance: runs then go to its queue (orchestration/queue.py)."""
     from aimass_pipeline.orchestration.jobs import dagster_instance
+    from aimass_pipeline.orchestration.queue import live_daemon
 
     with dagster_instance() as instance:
         if not live_daemon(instance):
@@ -75,8 +75,8 @@ def _daemon_serves() -> bool:
 
 
 def _submit(uc, runs: list) -> None:
-    from aimass_pipeline.cli.queue import QueueError, submit_batches
     from aimass_pipeline.orchestration.jobs import dagster_instance
+    from aimass_pipeline.orchestration.queue import QueueError, submit_batches
 
     with dagster_instance() as instance:
         try:

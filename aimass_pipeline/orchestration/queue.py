@@ -13,13 +13,15 @@ import json
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter
 
-from aimass_pipeline.cli.common import ROOT
 from aimass_pipeline.core.processes import reset_signals, venv_executable
 from aimass_pipeline.orchestration.use_case import USE_CASE_TAG, UseCase
 
+# The checkout: workspace.yaml names the code location the daemon loads.
+ROOT = Path(__file__).resolve().parents[2]
 # The daemon beats every 30 s; three missed beats and it counts as gone.
 HEARTBEAT_TOLERANCE_S = 90.0
 BATCH_TAG = "aimass/batch_id"
