@@ -7,7 +7,7 @@ import argparse
 import sys
 import time
 
-from aimass_pipeline.cli.common import ready_settings, spec_or_exit
+from aimass_pipeline.cli.common import EXIT_CONFIG, ready_settings, report_broken, spec_or_exit
 from aimass_pipeline.cli.quarantine import quarantined
 
 
@@ -98,8 +98,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = ready_settings()
     specs = settings.use_case_specs()
     names = [args.use_case] if args.use_case else list(specs)
+    errors = settings.spec_errors()
+    broken = report_broken(settings) if not args.use_case else {}
     for name in names:
-        spec_or_exit(specs, name)
+        spec_or_exit(specs, name, errors)
     queued = _daemon_serves()
     defs = None if queued else build_definitions(specs)
     failed = []
@@ -156,7 +158,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"[{name}] champion: models:/{name}@champion = version {champion['champion_version']}; bento {bento}"
         )
         print(f"[{name}] serve it: .venv/bin/aimass serve {name} --port 3000")
-    return 1 if failed else 0
+    # A broken spec of another use case: the healthy ones ran, and the exit code still says so.
+    return 1 if failed else (EXIT_CONFIG if broken else 0)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -168,8 +171,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = ready_settings()
     specs = settings.use_case_specs()
     names = [args.use_case] if args.use_case else list(specs)
+    errors = settings.spec_errors()
+    broken = report_broken(settings) if not args.use_case else {}
     for name in names:
-        spec_or_exit(specs, name)
+        spec_or_exit(specs, name, errors)
     queued = _daemon_serves()
     defs = None if queued else build_definitions(specs)
     failed = []
@@ -196,4 +201,5 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     failed.append(f"{name}:{request.partition_key}")
     for entry in quarantined(settings, names):
         print(f"[{entry['use_case']}] in quarantine: {entry['quarantined_file']} [{entry['rule']}]")
-    return 1 if failed else 0
+    # A broken spec of another use case: the healthy ones ran, and the exit code still says so.
+    return 1 if failed else (EXIT_CONFIG if broken else 0)

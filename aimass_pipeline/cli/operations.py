@@ -19,7 +19,7 @@ def _move_champion(use_case: str, move) -> int:
     from aimass_pipeline.deployment.bento import build_champion_bento
 
     settings = load_settings().prepare()
-    spec_or_exit(settings.use_case_specs(), use_case)
+    spec_or_exit(settings.use_case_specs(), use_case, settings.spec_errors())
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     try:
         move(client)
@@ -62,14 +62,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aimass_pipeline.cli.serve import serve
 
     settings = load_settings().prepare()
-    spec_or_exit(settings.use_case_specs(), args.use_case)
+    spec_or_exit(settings.use_case_specs(), args.use_case, settings.spec_errors())
     return serve(settings, args.use_case, args.port, args.host)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from aimass_pipeline.cli.status import collect_status
 
-    report = collect_status(load_settings().prepare())
+    settings = load_settings().prepare()
+    report = collect_status(settings)
+    # Additive to schema_version 1: use case -> why its spec is not loaded (the others are reported as usual).
+    report["broken_specs"] = {name: str(error) for name, error in settings.spec_errors().items()}
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True, default=str))
         return 0
@@ -86,4 +89,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(
             f"- {name}: champion {champ_text}; bento {info['bento'] or 'none'}; last run {run['status'] if run else 'none'}"
         )
+    for name, error in report["broken_specs"].items():
+        print(f"- {name}: NOT LOADED, broken spec: {error}")
     return 0
