@@ -68,8 +68,13 @@ class Lake:
         return self.fs.exists(self.path(*parts))
 
     def write_bytes(self, data: bytes, *parts: str) -> str:
+        """Write whole or not at all: a process killed mid-write leaves the old bytes (or nothing), never a
+        truncated asset. Locally under a private name renamed into place; an S3 object appears on completion."""
         target = self.path(*parts)
         self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        if isinstance(self.fs, LocalFileSystem):
+            replace_local(target, lambda handle: handle.write(data))
+            return target
         with self.fs.open(target, "wb") as handle:
             handle.write(data)
         return target
@@ -240,11 +245,7 @@ class Lake:
                 {k: manifest["members"][0][k] for k in ("source_file", "sha256", "size", "data_path")}
             )
         # Every process that stores the batch writes these same bytes, each write whole (never truncated).
-        data = json.dumps(manifest, indent=2).encode()
-        if isinstance(self.fs, LocalFileSystem):
-            replace_local(self.path(*folder, "manifest.json"), lambda handle: handle.write(data))
-        else:
-            self.write_bytes(data, *folder, "manifest.json")
+        self.write_bytes(json.dumps(manifest, indent=2).encode(), *folder, "manifest.json")
         return manifest, claimed
 
 

@@ -2,7 +2,12 @@
 (issue 11, fault 6): the landing sensor's run and `aimass ingest` both take a file that just settled."""
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -10,6 +15,7 @@ from aimass_pipeline.collection.landing import LandedFile
 from aimass_pipeline.core.lake import Lake
 
 RACERS = 6
+SIZE = 200_000_000
 
 
 def _landed(folder: Path, name: str, text: str) -> LandedFile:
@@ -56,3 +62,29 @@ def test_racers_on_one_batch_store_it_once_and_two_batches_get_two_orders(tmp_pa
     assert lake.read_bytes("raw", "uc", "batch=b1", "one.csv") == text.encode()
     # A later store of a stored batch changes nothing.
     assert lake.store_raw_batch("uc", "b1", [one]) == (lake.raw_manifest("uc", "b1"), False)
+
+
+def test_a_writer_killed_mid_write_leaves_no_partial_file(tmp_path: Path) -> None:
+    """SIGKILL while an asset is being written (as in `aimass run` killed mid-step) leaves the previous bytes
+    or the whole new ones at the asset's path, never a truncated file."""
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_bytes(b"old", "assets", "a.pkl")
+    target = Path(lake.path("assets", "a.pkl"))
+    code = (
+        "from aimass_pipeline.core.lake import Lake\n"
+        f"Lake({str(tmp_path / 'lake')!r}).write_bytes(b'n' * {SIZE}, 'assets', 'a.pkl')\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 120
+    # Kill as soon as any new byte is on disk: in the asset's file or in a private file beside it.
+    while not any(p.stat().st_size > 3 for p in target.parent.iterdir() if p.exists()):
+        assert proc.poll() is None and time.monotonic() < deadline, (
+            "the writer finished before it could be killed"
+        )
+        time.sleep(0.001)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    size = target.stat().st_size
+    assert size in (3, SIZE), (
+        f"a killed writer left a {size}-byte asset (neither the old 3 nor the new {SIZE})"
+    )
