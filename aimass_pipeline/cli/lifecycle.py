@@ -85,6 +85,19 @@ def _submit(uc, runs: list) -> None:
             raise SystemExit(f"aimass: {exc}") from exc
 
 
+def _execute(defs, uc, instance, request, run_config: dict, **kwargs):
+    """execute_batch, the run tagged with this process; first, runs of the use case that a killed command
+    left STARTED are marked failed (nothing else would: no run monitor watches an in-process run)."""
+    from aimass_pipeline.orchestration.jobs import execute_batch
+    from aimass_pipeline.orchestration.queue import fail_orphaned_runs, owned_by_this_process
+
+    for run_id in fail_orphaned_runs(instance, uc):
+        print(
+            f"[{uc.name}] run {run_id} was left running by a killed command: marked failed", file=sys.stderr
+        )
+    return execute_batch(defs, uc, instance, owned_by_this_process(request), run_config, **kwargs)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Land the packaged data on a fresh home, take in every new batch, then run the whole lifecycle once:
     on the newest new batch, or, with nothing new, again on the newest stored batch (idempotent)."""
@@ -92,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aimass_pipeline.collection.sensors import batch_request
     from aimass_pipeline.core.lake import Lake
     from aimass_pipeline.definitions import build_definitions
-    from aimass_pipeline.orchestration.jobs import dagster_instance, execute_batch
+    from aimass_pipeline.orchestration.jobs import dagster_instance
     from aimass_pipeline.orchestration.use_case import UseCase
 
     settings = ready_settings()
@@ -131,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         with dagster_instance() as instance:
             # Earlier new batches only enter the raw zone; the lifecycle then runs once, over all of them.
             for request in requests[:-1]:
-                result = execute_batch(
+                result = _execute(
                     defs,
                     uc,
                     instance,
@@ -141,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 )
                 if _report(name, f"batch {request.partition_key}", result, time.monotonic() - started):
                     set_aside |= _set_aside(uc, result)
-            result = execute_batch(
+            result = _execute(
                 defs, uc, instance, requests[-1], _run_config(spec, args, requests[-1].run_config)
             )
         if not _report(
@@ -165,7 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     """What the landing sensors would start now, run in process: one lifecycle run per new batch."""
     from aimass_pipeline.definitions import build_definitions
-    from aimass_pipeline.orchestration.jobs import dagster_instance, execute_batch
+    from aimass_pipeline.orchestration.jobs import dagster_instance
     from aimass_pipeline.orchestration.use_case import UseCase
 
     settings = ready_settings()
@@ -192,7 +205,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             for request in requests:
                 what = f"batch {request.partition_key} ({request.tags['aimass/batch_files']})"
                 started = time.monotonic()
-                result = execute_batch(
+                result = _execute(
                     defs, uc, instance, request, _run_config(specs[name], args, request.run_config)
                 )
                 succeeded = _report(name, what, result, time.monotonic() - started)

@@ -10,6 +10,7 @@ through the instance's run coordinator) and skips a batch that already has a que
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -103,3 +104,44 @@ def submit_batches(instance: DagsterInstance, uc: UseCase, runs: list[tuple[RunR
             continue
         run_id = submit(instance, uc, request, run_config)
         print(f"[{uc.name}] batch {batch}: queued as run {run_id}; the daemon runs it (see the Dagster UI)")
+
+
+# An in-process run (`aimass run`/`ingest` without a daemon) carries its process; no run monitor watches it.
+CLI_PID_TAG = "aimass/cli_pid"
+CLI_HOST_TAG = "aimass/cli_host"
+
+
+def owned_by_this_process(request: RunRequest) -> RunRequest:
+    """``request`` tagged with this process, so a later command can tell its run died with it (SIGKILL)."""
+    import socket
+
+    tags = {**request.tags, CLI_PID_TAG: str(os.getpid()), CLI_HOST_TAG: socket.gethostname()}
+    return request.with_replaced_attrs(tags=tags)
+
+
+def fail_orphaned_runs(instance: DagsterInstance, uc: UseCase) -> list[str]:
+    """Mark FAILED every in-process run of the use case whose CLI process on this host is gone: a killed
+    `aimass run` would otherwise show as running forever. Returns their run ids."""
+    import socket
+
+    host, orphans = socket.gethostname(), []
+    started = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.NOT_STARTED]
+    for run in instance.get_runs(filters=RunsFilter(tags={USE_CASE_TAG: uc.name}, statuses=started)):
+        pid = run.tags.get(CLI_PID_TAG)
+        if pid is None or run.tags.get(CLI_HOST_TAG) != host or _alive(int(pid)):
+            continue
+        instance.report_run_failed(
+            run, f"the `aimass` process {pid} running it ended without finishing it (killed); run it again"
+        )
+        orphans.append(run.run_id)
+    return orphans
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
