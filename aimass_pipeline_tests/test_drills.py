@@ -1,4 +1,8 @@
-"""Drills with real processes (issue 11): `aimass run` killed with SIGKILL during training, then run again."""
+"""Drills with real processes (issue 11): `aimass run` killed with SIGKILL during training, then run again.
+
+Two lifecycle runs (≈ 100 s + 145 s on the shared 2-core machine): opt in with AIMASS_DRILLS=1 so the default
+suite stays within its budget. The MLflow-outage drill is fast and always runs
+(core/test_promotion_outage.py)."""
 
 import json
 import os
@@ -9,6 +13,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, EventRecordsFilter
 from mlflow.tracking import MlflowClient
 
@@ -28,6 +33,7 @@ def _materializations(instance: DagsterInstance, key: AssetKey) -> list:
     )
 
 
+@pytest.mark.skipif(os.environ.get("AIMASS_DRILLS") != "1", reason="drill: set AIMASS_DRILLS=1 (≈ 4 min)")
 def test_kill_9_during_training_then_run_again(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = env_for(home)
