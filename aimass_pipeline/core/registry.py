@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,11 @@ THRESHOLD_TAG = "threshold"
 # What the registry answers for a missing model (RESOURCE_DOES_NOT_EXIST) or alias (INVALID_PARAMETER_VALUE);
 # anything else (a database down, ...) is not "no champion" and propagates.
 _MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
+def redacted(uri: str) -> str:
+    """The store URI without its password, for messages and logs (a prod URI holds the PostgreSQL one)."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", uri)
 
 
 def champion_uri(name: str) -> str:

@@ -101,3 +101,13 @@ def test_no_child_of_up_has_the_password_on_its_command_line(secret_settings: Se
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
+
+
+def test_messages_name_the_store_without_its_password(secret_settings: Settings) -> None:
+    from aimass_pipeline.deployment.bento import NoChampionError, resolve_champion
+
+    with pytest.raises(NoChampionError) as info:
+        resolve_champion(secret_settings, "credit_risk")
+    message = str(info.value)
+    assert PASSWORD not in message and "p%40ss" not in message, message
+    assert f"{secret_settings.pg.user}:***@" in message, message
