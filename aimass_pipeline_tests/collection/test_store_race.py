@@ -2,6 +2,7 @@
 (issue 11, fault 6): the landing sensor's run and `aimass ingest` both take a file that just settled."""
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -88,3 +89,34 @@ def test_a_writer_killed_mid_write_leaves_no_partial_file(tmp_path: Path) -> Non
     assert size in (3, SIZE), (
         f"a killed writer left a {size}-byte asset (neither the old 3 nor the new {SIZE})"
     )
+
+
+def test_processes_racing_on_one_file_store_one_batch(tmp_path: Path) -> None:
+    """Separate processes (the sensor's run worker, `aimass ingest`) store the same landed file at once."""
+    landing = tmp_path / "landing"
+    text = "a,b\n" + "".join(f"{i},{i}\n" for i in range(50_000))
+    one = _landed(landing, "one.csv", text)
+    go = tmp_path / "go"
+    code = (
+        "import json, time\n"
+        "from pathlib import Path\n"
+        "from aimass_pipeline.collection.landing import LandedFile\n"
+        "from aimass_pipeline.core.lake import Lake\n"
+        f"landed = LandedFile('one.csv', Path({str(one.path)!r}), {one.sha256!r}, {one.size})\n"
+        f"lake = Lake({str(tmp_path / 'lake')!r})\n"
+        f"while not Path({str(go)!r}).exists(): time.sleep(0.005)\n"
+        "manifest, new = lake.store_raw_batch('uc', 'b1', [landed])\n"
+        "print(json.dumps([manifest['ingested_order'], new]))\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(RACERS)
+    ]
+    time.sleep(3)  # every racer imported and waiting
+    go.touch()
+    results = [json.loads(proc.communicate(timeout=120)[0]) for proc in procs]
+    assert [new for _, new in results].count(True) == 1, f"newly stored by several processes: {results}"
+    assert {order for order, _ in results} == {0}, results
+    lake = Lake(str(tmp_path / "lake"))
+    assert [m["batch_id"] for m in lake.raw_batches("uc")] == ["b1"]
+    assert lake.read_bytes("raw", "uc", "batch=b1", "one.csv") == text.encode()
