@@ -94,7 +94,8 @@ def test_a_writer_killed_mid_write_leaves_no_partial_file(tmp_path: Path) -> Non
 def test_processes_racing_on_one_file_store_one_batch(tmp_path: Path) -> None:
     """Separate processes (the sensor's run worker, `aimass ingest`) store the same landed file at once."""
     landing = tmp_path / "landing"
-    text = "a,b\n" + "".join(f"{i},{i}\n" for i in range(50_000))
+    # 20 MB: copying takes long enough that every racer is inside the store at once.
+    text = "a,b\n" + "1,2\n" * 5_000_000
     one = _landed(landing, "one.csv", text)
     go = tmp_path / "go"
     code = (
