@@ -22,7 +22,7 @@ def test_with_a_live_daemon_ingest_queues_each_batch_once(aimass_home: Settings)
         instance.add_daemon_heartbeat(DaemonHeartbeat(time.time(), "SENSOR", "test-daemon", []))
     ingest = [AIMASS, "ingest", "--use-case", "credit_risk", "--settle-s", "0"]
     env = env_for(aimass_home.home)
-    first = subprocess.run(ingest, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    first = subprocess.run(ingest, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
     with DagsterInstance.get() as instance:
         runs = instance.get_runs(filters=RunsFilter(tags={"aimass/use_case": "credit_risk"}))
@@ -34,7 +34,7 @@ def test_with_a_live_daemon_ingest_queues_each_batch_once(aimass_home: Settings)
     assert Lake(aimass_home.lake_url).raw_batches("credit_risk") == [], "the CLI stored the batch itself"
     assert f"batch {batch}: queued as run {runs[0].run_id}" in first.stdout
 
-    second = subprocess.run(ingest, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    second = subprocess.run(ingest, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"batch {batch}: already has run {runs[0].run_id}" in second.stdout, second.stdout
     with DagsterInstance.get() as instance:
