@@ -121,8 +121,8 @@ def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
         raise LookupError(f"{name}: no version has alias {PREVIOUS!r}, nothing to roll back to")
     if current is None:
         raise LookupError(f"{name}: no champion to roll back from")
-    client.set_registered_model_alias(name, CHAMPION, str(previous.version))
-    client.set_registered_model_alias(name, PREVIOUS, str(current.version))
+    # The same compare-and-set as a promotion: a gate that moved the champion meanwhile is not undone.
+    promote(client, name, str(previous.version), expected=str(current.version))
     return str(previous.version), str(current.version)
 
 

@@ -116,3 +116,26 @@ def test_an_outage_longer_than_the_retries_fails_clearly_and_leaves_the_champion
     # The operator (or the next gate) re-runs it once the store is back: it completes the same move.
     assert promote(client, UC, "3", expected="1") == "1"
     assert _aliases(client) == ("3", "1")
+
+
+def test_a_rollback_swaps_the_pair_and_loses_to_a_move_it_did_not_see(client: MlflowClient) -> None:
+    from aimass_pipeline.core.registry import rollback
+
+    promote(client, UC, "2", expected="1")
+    assert rollback(client, UC) == ("1", "2") and _aliases(client) == ("1", "2")
+    promote(client, UC, "3", expected="1")
+    real_champion = client.get_model_version_by_alias
+    reads = []
+
+    def stale_then_real(name: str, alias: str):
+        # The rollback's first read sees champion 1 (before a gate moved it to 3), the CAS re-read sees 3.
+        reads.append(alias)
+        if len(reads) == 1:
+            return client.get_model_version(UC, "1")
+        return real_champion(name, alias)
+
+    client.get_model_version_by_alias = stale_then_real
+    with pytest.raises(PromotionConflict, match="from version 1 to version 3"):
+        rollback(client, UC)
+    client.get_model_version_by_alias = real_champion
+    assert _aliases(client) == ("3", "1")
