@@ -6,7 +6,7 @@ from dagster import AssetChecksDefinition, Definitions, EnvVar, in_process_execu
 from aimass_pipeline.analysis.assets import build_analysis
 from aimass_pipeline.collection.assets import build_collection
 from aimass_pipeline.collection.sensors import build_landing_sensor
-from aimass_pipeline.core.specs import UseCaseSpec
+from aimass_pipeline.core.specs import SpecError, UseCaseSpec
 from aimass_pipeline.deployment.assets import build_deployment
 from aimass_pipeline.deployment.resources import BentoResource
 from aimass_pipeline.evaluation.assets import build_evaluation, build_registration
@@ -23,6 +23,7 @@ from aimass_pipeline.orchestration.resources import (
     LandingZoneResource,
     MlflowResource,
 )
+from aimass_pipeline.orchestration.spec_errors import build_spec_error_asset
 from aimass_pipeline.orchestration.use_case import UseCase
 from aimass_pipeline.preprocessing.assets import build_preprocessing
 from aimass_pipeline.settings import load_settings
@@ -69,9 +70,13 @@ def build_resources(dbt_target: str) -> dict:
     }
 
 
-def build_definitions(specs: dict[str, UseCaseSpec], dbt_target: str | None = None) -> Definitions:
-    """The definitions of ``specs``; ``dbt_target`` defaults to the environment's (``Settings.dbt_target``)."""
+def build_definitions(
+    specs: dict[str, UseCaseSpec], dbt_target: str | None = None, broken: dict[str, SpecError] | None = None
+) -> Definitions:
+    """The definitions of ``specs``; ``dbt_target`` defaults to the environment's (``Settings.dbt_target``).
+    Each use case in ``broken`` shows up as one failing ``<use case>/spec`` asset naming its error."""
     assets, checks, jobs, sensors, schedules = [build_warehouse_models(specs)], [], [], [], []
+    assets.extend(build_spec_error_asset(name, error) for name, error in (broken or {}).items())
     for spec in specs.values():
         uc = UseCase(spec)
         for stage in STAGES:
@@ -94,4 +99,4 @@ def build_definitions(specs: dict[str, UseCaseSpec], dbt_target: str | None = No
 
 
 _settings = load_settings()
-defs = build_definitions(_settings.use_case_specs(), _settings.dbt_target)
+defs = build_definitions(_settings.use_case_specs(), _settings.dbt_target, _settings.spec_errors())

@@ -103,8 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. An expected error (settings AIMass cannot work with, a spec it cannot use) is one
+    line on stderr and exit 2, never a traceback; a traceback means a bug."""
+    from aimass_pipeline.cli.common import EXIT_CONFIG
+    from aimass_pipeline.core.specs import SpecError
+    from aimass_pipeline.settings import SettingsError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (SettingsError, SpecError) as exc:
+        print(f"aimass: {exc}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aimass_pipeline.core.processes import reset_signals, venv_executable
-from aimass_pipeline.core.registry import champion_version, threshold_of
+from aimass_pipeline.core.registry import champion_version, redacted, threshold_of
 from aimass_pipeline.deployment.requirements import bento_requirements
 from aimass_pipeline.settings import Settings
 
@@ -69,7 +69,7 @@ def resolve_champion(settings: Settings, use_case: str) -> Champion:
     version = champion_version(MlflowClient(tracking_uri=settings.mlflow_tracking_uri), use_case)
     if version is None:
         raise NoChampionError(
-            f"no champion to serve for {use_case!r}: the registry at {settings.mlflow_tracking_uri} has no "
+            f"no champion to serve for {use_case!r}: the registry at {redacted(settings.mlflow_tracking_uri)} has no "
             f"version of registered model {use_case!r} with the champion alias"
         )
     spec = settings.use_case_specs()[use_case].model_dump(mode="json")

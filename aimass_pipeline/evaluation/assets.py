@@ -213,7 +213,14 @@ def build_registration(uc: UseCase) -> list:
             client.update_model_version(uc.name, version.version, description=card)
             for key, value in decision.as_tags().items():
                 client.set_tag(run_id, key, value)
-            former = promote(client, uc.name, str(version.version)) if decision.promote else None
+            # Compare-and-set on the champion this decision was made against: if an operator (or another gate)
+            # moved it meanwhile, this later decision loses (PromotionConflict names both versions).
+            expected = str(current.version) if current is not None else None
+            former = (
+                promote(client, uc.name, str(version.version), expected=expected, log=context.log.warning)
+                if decision.promote
+                else None
+            )
             champion = champion_version(client, uc.name)
             context.add_output_metadata(
                 {
