@@ -99,6 +99,13 @@ def register_version(
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
         client.create_registered_model(name, description=description)
+    # A step that died after registering (its worker killed) runs again: the same Dagster run registering
+    # the same model finds its version instead of adding a second one.
+    dagster_run = tags.get("dagster.run_id")
+    if dagster_run:
+        for existing in client.search_model_versions(f"name='{name}' and run_id='{run_id}'"):
+            if existing.tags.get("dagster.run_id") == dagster_run and existing.source == model_uri:
+                return existing
     version = client.create_model_version(name, model_uri, run_id=run_id, tags=tags, description=description)
     return version
 

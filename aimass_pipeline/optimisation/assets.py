@@ -8,6 +8,7 @@ from aimass_pipeline.core.registry import ensure_experiment, run_url
 from aimass_pipeline.models import get_family
 from aimass_pipeline.optimisation.studies import StudyStore
 from aimass_pipeline.optimisation.tuning import TrialOutcome, tune
+from aimass_pipeline.orchestration.executor import TRAINING_OP_TAGS
 from aimass_pipeline.orchestration.resources import MlflowResource
 from aimass_pipeline.orchestration.use_case import LABEL, UseCase
 from aimass_pipeline.settings.scale import load_scale_settings
@@ -30,6 +31,7 @@ def _params_asset(uc: UseCase, family_name: str):
         ins={"training_set": uc.ins("training_set")["training_set"]},
         group_name="optimisation",
         kinds={"optuna", "mlflow"},
+        op_tags=TRAINING_OP_TAGS,
     )
     def best_params(
         context: AssetExecutionContext,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 IN_PROCESS = "in_process"
 CELERY = "celery"
+K8S = "k8s"  # each step a Kubernetes Job (dagster-k8s's k8s_job_executor), runs started by K8sRunLauncher
+EXECUTORS = (IN_PROCESS, CELERY, K8S)
 DEFAULT_BROKER = "pyamqp://guest@127.0.0.1:5672//"
 # Celery queue of the steps without a queue tag; training and tuning get TRAINING_QUEUE (orchestration/executor).
 DEFAULT_QUEUE = "dagster"
@@ -15,7 +17,7 @@ TRAINING_QUEUE = "training"
 
 @dataclass(frozen=True)
 class ScaleSettings:
-    executor: str  # IN_PROCESS (the local default) or CELERY
+    executor: str  # IN_PROCESS (the local default), CELERY or K8S
     broker: str
     backend: str
     tuning_workers: int
@@ -38,12 +40,12 @@ def _positive_int(name: str, default: int) -> int:
 
 
 def load_scale_settings() -> ScaleSettings:
-    """``AIMASS_EXECUTOR`` (``in_process``|``celery``), ``AIMASS_CELERY_BROKER`` (RabbitMQ on localhost;
+    """``AIMASS_EXECUTOR`` (``in_process``|``celery``|``k8s``), ``AIMASS_CELERY_BROKER`` (RabbitMQ on localhost;
     ``redis://…`` also works), ``AIMASS_CELERY_BACKEND`` (``rpc://``), ``AIMASS_TUNING_WORKERS`` (1) and
     ``AIMASS_TUNING_STORAGE`` (required above one worker: ``postgresql+psycopg2://…`` or ``sqlite:///…``)."""
     executor = os.environ.get("AIMASS_EXECUTOR") or IN_PROCESS
-    if executor not in (IN_PROCESS, CELERY):
-        raise ValueError(f"AIMASS_EXECUTOR must be '{IN_PROCESS}' or '{CELERY}', got {executor!r}")
+    if executor not in EXECUTORS:
+        raise ValueError(f"AIMASS_EXECUTOR must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     workers = _positive_int("AIMASS_TUNING_WORKERS", 1)
     storage = os.environ.get("AIMASS_TUNING_STORAGE") or None
     if workers > 1 and storage is None:

@@ -85,5 +85,5 @@ def test_scale_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("AIMASS_TUNING_WORKERS", "2")
     monkeypatch.setenv("AIMASS_TUNING_STORAGE", "sqlite:///x.db")
     monkeypatch.setenv("AIMASS_EXECUTOR", "ray")
-    with pytest.raises(ValueError, match="AIMASS_EXECUTOR must be 'in_process' or 'celery', got 'ray'"):
+    with pytest.raises(ValueError, match="AIMASS_EXECUTOR must be one of in_process, celery, k8s, got 'ray'"):
         load_scale_settings()
