@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -61,10 +62,23 @@ class Lake:
         return self.fs.exists(self.path(*parts))
 
     def write_bytes(self, data: bytes, *parts: str) -> str:
+        """Whole or not at all under ``parts``: an object store shows an object only once its upload
+        completes; on a local disk the bytes go to a temporary name first and are renamed over the target,
+        so a writer killed mid-write (a Celery worker's SIGKILL) leaves no half-written file under it."""
         target = self.path(*parts)
         self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-        with self.fs.open(target, "wb") as handle:
-            handle.write(data)
+        if "file" not in self.fs.protocol:
+            with self.fs.open(target, "wb") as handle:
+                handle.write(data)
+            return target
+        partial = f"{target}.partial-{os.getpid()}"
+        try:
+            with self.fs.open(partial, "wb") as handle:
+                handle.write(data)
+            os.replace(partial, target)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
         return target
 
     def read_bytes(self, *parts: str) -> bytes:

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -60,20 +61,25 @@ class StudyStore:
 
 
 def open_storage(store: StudyStore) -> RDBStorage:
-    """One connection per worker (pool_size 1): N workers x folds of a study must not exhaust PostgreSQL."""
+    """A small pool per worker, so N workers of a study never exhaust PostgreSQL: one connection, plus one
+    overflow for the heartbeat thread (with ``max_overflow=0`` it waited 30 s for the trial's connection and
+    the storage failed with "QueuePool limit of size 1 overflow 0 reached")."""
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if store.url.startswith("sqlite"):
         # Writers queue on SQLite's file lock; wait for it rather than fail after the default 5 s.
         engine_kwargs["connect_args"] = {"timeout": 60}
     else:
-        engine_kwargs.update(pool_size=1, max_overflow=0)
-    return RDBStorage(
-        store.url,
-        engine_kwargs=engine_kwargs,
-        heartbeat_interval=store.heartbeat_s,
-        grace_period=store.grace_s,
-        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=store.max_retry),
-    )
+        engine_kwargs.update(pool_size=1, max_overflow=1)
+    with warnings.catch_warnings():
+        # Heartbeats and the retry callback are "experimental" in optuna since 2.8; the warning says nothing new.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(
+            store.url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=store.heartbeat_s,
+            grace_period=store.grace_s,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=store.max_retry),
+        )
 
 
 def prepare_study(
@@ -137,7 +143,9 @@ def work(
     trial and raises, so the caller sees the exception itself."""
     ran = 0
     while True:
-        optuna.storages.fail_stale_trials(study)  # a dead worker's trial goes back into the queue first
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # a dead worker's trial goes back into the queue first
         with store.claim_lock():
             trial = _claim(study)
         if trial is None:

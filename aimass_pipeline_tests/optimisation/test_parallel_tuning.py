@@ -87,3 +87,17 @@ def test_scale_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("AIMASS_EXECUTOR", "ray")
     with pytest.raises(ValueError, match="AIMASS_EXECUTOR must be one of in_process, celery, k8s, got 'ray'"):
         load_scale_settings()
+
+
+def test_two_workers_share_a_study_in_postgresql() -> None:
+    from aimass_pipeline_tests.postgres import pg_server, scratch_database
+
+    server = pg_server()
+    with scratch_database() as db:
+        url = f"postgresql+psycopg2://{server['user']}@{server['host']}:{server['port']}/{db}"
+        result = run(4, storage=StudyStore(url), workers=2, study_name="pg", enqueue=FIXED[:4])
+        storage = open_storage(StudyStore(url))
+        trials = optuna.load_study(study_name="pg", storage=storage).trials
+        storage.engine.dispose()
+        assert sorted(o.number for o in result.trials) == list(range(4))
+        assert len(trials) == 4 and len({t.user_attrs[WORKER_ATTR] for t in trials}) == 2

@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from aimass_pipeline_tests.conftest import AIMASS, ROOT, env_for, free_port
 
 USE_CASE = "breast_cancer"
 RUN = [AIMASS, "run", "--use-case", USE_CASE, "--max-trials", "2"]
-TRAINING_STEP = f"{USE_CASE}__logreg_candidate"
+KILLED_STEP = f"{USE_CASE}__logreg_params"  # tuning: seconds long, on the training queue
 
 
 def _answers(port: int) -> bool:
@@ -165,79 +166,89 @@ def test_lifecycle_on_two_workers_training_on_its_own_queue(cluster: tuple[Path,
     assert champion.tags["dagster.run_id"] == run.run_id
 
 
-def test_a_worker_killed_mid_step_reruns_that_step_once(cluster: tuple[Path, dict, dict]) -> None:
-    home, env, workers = cluster
-    settings = load_settings(home)
-    client = MlflowClient(settings.mlflow_tracking_uri)
-    versions_before = len(client.search_model_versions(f"name='{USE_CASE}'"))
-    known = {r.run_id for r in _runs(home)}
-    run = subprocess.Popen(
-        RUN, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    killed = None
-    deadline = time.monotonic() + 600
-    with DagsterInstance.get() as instance:
-        while killed is None:
-            assert run.poll() is None and time.monotonic() < deadline, (
-                "the run ended before the training step"
-            )
-            new = [r for r in _runs(home) if r.run_id not in known and r.job_name == f"{USE_CASE}_lifecycle"]
-            if new:
-                for entry in _step_events(instance, new[0].run_id, DagsterEventType.STEP_START):
-                    if entry.step_key == TRAINING_STEP:
-                        killed = entry.dagster_event.pid
-                        os.kill(killed, signal.SIGKILL)
-                        run_id = new[0].run_id
-            time.sleep(0.1)
-    output, _ = run.communicate(timeout=900)
-    assert run.returncode == 0, output[-3000:]
-    assert killed not in _children(workers["training"].process.pid), "the killed pool process is still there"
-    with DagsterInstance.get() as instance:
-        starts = [
-            e
-            for e in _step_events(instance, run_id, DagsterEventType.STEP_START)
-            if e.step_key == TRAINING_STEP
-        ]
-        done = [
-            e
-            for e in _step_events(instance, run_id, DagsterEventType.ASSET_MATERIALIZATION)
-            if e.step_key == TRAINING_STEP
-        ]
-    assert len(starts) == 2 and starts[0].dagster_event.pid == killed != starts[1].dagster_event.pid
-    assert len(done) == 1, f"{TRAINING_STEP} materialised {len(done)} times"
-    assert len(client.search_model_versions(f"name='{USE_CASE}'")) == versions_before + 1
-
-
-def test_a_failing_step_shows_its_error_in_the_run(cluster: tuple[Path, dict, dict]) -> None:
+def _selection_run(env: dict, keys: list[str]):
+    """Run part of the lifecycle from this process, as `aimass run` would: steps on the workers."""
     from aimass_pipeline.collection.landing import Batch
     from aimass_pipeline.collection.sensors import batch_request
     from aimass_pipeline.core.lake import Lake
     from aimass_pipeline.definitions import build_definitions
-    from aimass_pipeline.orchestration.jobs import execute_batch, run_failures
+    from aimass_pipeline.orchestration.jobs import execute_batch
     from aimass_pipeline.orchestration.use_case import UseCase
 
-    home, env, _ = cluster
-    os.environ.update(env)  # this process coordinates the run, as `aimass run` would
+    os.environ.update(env)
     settings = load_settings().prepare()
-    # The lake lost the training set: the tuning step that reads it fails on its worker, naming the file.
-    lost = list(Path(settings.lake_url).glob(f"assets/{USE_CASE}/training_set.*"))
-    assert lost, "the first test's run stored no training set"
-    for path in lost:
-        path.unlink()
     uc = UseCase(settings.use_case_specs()[USE_CASE])
     stored = Lake(settings.lake_url, settings.storage_options).raw_batches(USE_CASE)
     request = batch_request(uc, Batch(stored[-1]["batch_id"], ()))
+    run_config = {**request.run_config, "ops": {f"{USE_CASE}__logreg_params": {"config": {"max_trials": 2}}}}
     with DagsterInstance.get() as instance:
-        result = execute_batch(
+        return execute_batch(
             build_definitions(settings.use_case_specs()),
             uc,
             instance,
             request,
-            request.run_config,
-            asset_selection=[AssetKey([USE_CASE, "logreg_params"])],
+            run_config,
+            asset_selection=[AssetKey([USE_CASE, key]) for key in keys],
         )
+
+
+def test_a_worker_killed_mid_step_reruns_that_step_once(cluster: tuple[Path, dict, dict]) -> None:
+    home, env, workers = cluster
+    known = {r.run_id for r in _runs(home)}
+    killed: list[int] = []
+
+    def kill_the_step_once_it_starts() -> None:
+        deadline = time.monotonic() + 300
+        with DagsterInstance.get() as instance:
+            while not killed and time.monotonic() < deadline:
+                for run in instance.get_runs(filters=RunsFilter(tags={"aimass/use_case": USE_CASE}), limit=1):
+                    for entry in _step_events(instance, run.run_id, DagsterEventType.STEP_START):
+                        if run.run_id not in known and entry.step_key == KILLED_STEP:
+                            os.kill(entry.dagster_event.pid, signal.SIGKILL)
+                            killed.append(entry.dagster_event.pid)
+                time.sleep(0.05)
+
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    killer = threading.Thread(target=kill_the_step_once_it_starts, daemon=True)
+    killer.start()
+    result = _selection_run(env, ["logreg_params", "logreg_candidate"])
+    killer.join(10)
+    assert killed, f"{KILLED_STEP} never started"
+    assert result.success, _failures(result)
+    assert killed[0] not in _children(workers["training"].process.pid), "the killed pool process is back"
+    with DagsterInstance.get() as instance:
+        starts = [
+            e
+            for e in _step_events(instance, result.run_id, DagsterEventType.STEP_START)
+            if e.step_key == KILLED_STEP
+        ]
+        stored = [
+            e
+            for e in _step_events(instance, result.run_id, DagsterEventType.ASSET_MATERIALIZATION)
+            if e.step_key == KILLED_STEP
+        ]
+    # Celery put the step back on its queue (late ack, reject on a lost worker); a fresh pool process ran it.
+    assert [e.dagster_event.pid for e in starts][0] == killed[0] != starts[-1].dagster_event.pid
+    assert len(starts) == 2, f"{KILLED_STEP} started {len(starts)} times"
+    assert len(stored) == 1, f"{KILLED_STEP} materialised {len(stored)} times"
+
+
+def _failures(result) -> list[str]:
+    from aimass_pipeline.orchestration.jobs import run_failures
+
+    return run_failures(result)
+
+
+def test_a_failing_step_shows_its_error_in_the_run(cluster: tuple[Path, dict, dict]) -> None:
+    home, env, _ = cluster
+    # The lake lost the training set: the tuning step that reads it fails on its worker, naming the file.
+    lost = list((home / "lake" / "assets" / USE_CASE).glob("training_set.*"))
+    assert lost, "the first test's run stored no training set"
+    for path in lost:
+        path.unlink()
+    result = _selection_run(env, ["logreg_params"])
     assert not result.success
-    failures = run_failures(result)
+    failures = _failures(result)
     assert any(
         line.startswith(f"step {USE_CASE}__logreg_params failed") and "training_set is not stored" in line
         for line in failures
