@@ -51,7 +51,7 @@ def _start_worker(env: dict, name: str, log: Path) -> subprocess.Popen:
     return process
 
 
-def _run(executor: str, workers: int, max_trials: int) -> float:
+def _run(executor: str, workers: int, max_trials: int) -> tuple[float, str]:
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder) / "home"
         env = _env(home, executor)
@@ -65,9 +65,8 @@ def _run(executor: str, workers: int, max_trials: int) -> float:
                 env=env, cwd=ROOT, capture_output=True, text=True,
             )  # fmt: skip
             seconds = time.perf_counter() - started
-            if result.returncode != 0:
-                raise SystemExit(f"{executor} x{workers} failed:\n{result.stderr[-3000:]}")
-            return seconds
+            # A run the gate refuses (its latency bound on a loaded machine) still ran every step but the last.
+            return seconds, "ok" if result.returncode == 0 else "FAILED: " + result.stderr.strip()[-300:]
         finally:
             for process in started_workers:
                 process.send_signal(signal.SIGTERM)
@@ -83,9 +82,9 @@ def main() -> None:
     if not args.skip_in_process:
         runs.insert(0, ("in_process", 0))
     for executor, workers in runs:
-        seconds = _run(executor, workers, args.max_trials)
+        seconds, status = _run(executor, workers, args.max_trials)
         label = "in-process" if executor == "in_process" else f"celery, {workers} worker(s)"
-        print(f"credit_risk lifecycle ({label}): {seconds:.1f}s", flush=True)
+        print(f"credit_risk lifecycle ({label}): {seconds:.1f}s [{status}]", flush=True)
 
 
 if __name__ == "__main__":

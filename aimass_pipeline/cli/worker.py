@@ -63,15 +63,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     config_yaml = settings.home / "celery" / "worker.yaml"
     config_yaml.parent.mkdir(parents=True, exist_ok=True)
     config_yaml.write_text(worker_config_yaml(scale))
+    config_yaml.chmod(0o600)  # the broker URL in it may carry a password
     config_dir = get_config_dir(str(config_yaml))
     queues = args.queue or [DEFAULT_QUEUE]
     name = args.name or f"aimass-{os.getpid()}"
     argv = worker_argv(queues, args.concurrency, name, args.log_level)
-    env = dict(os.environ)
+    env = settings.child_env()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (config_dir, env.get("PYTHONPATH")) if p)
-    print(
-        f"[worker] {name}: queues {','.join(queues)}, concurrency {args.concurrency}, broker {scale.broker}"
-    )
+    # Not the broker URL: it carries the broker's password.
+    print(f"[worker] {name}: queues {','.join(queues)}, concurrency {args.concurrency}")
     sys.stdout.flush()
     os.execve(argv[0], argv, env)
     return 0  # not reached

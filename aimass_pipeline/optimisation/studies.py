@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import multiprocessing
 import os
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -101,6 +103,36 @@ def prepare_study(
     return True
 
 
+_BARRIER: dict[str, Any] = {}
+
+
+def keep_barrier(start: Any) -> None:
+    """A pool initializer: the start barrier reaches a spawned worker only as it starts, not with a task."""
+    _BARRIER["start"] = start
+
+
+def start_barrier() -> Any:
+    return _BARRIER.get("start")
+
+
+@contextlib.contextmanager
+def may_have_children() -> Iterator[None]:
+    """A step on a Celery worker runs in a daemonic prefork child, and multiprocessing refuses children to a
+    daemonic process (so that they cannot outlive it). Ours may: the study holds their work, a step retried
+    after its worker died loads the same study, and an orphaned worker only finishes trials of the queue."""
+    process = multiprocessing.current_process()
+    config = process._config  # the flag Process.start checks; no public setter
+    daemon, authkey = config.get("daemon"), process.authkey
+    config["daemon"] = False
+    # billiard leaves its own AuthenticationString here, which only billiard may pickle for a child.
+    config["authkey"] = multiprocessing.process.AuthenticationString(bytes(authkey))
+    try:
+        yield
+    finally:
+        config["daemon"] = daemon
+        config["authkey"] = authkey
+
+
 def _claim(study: optuna.Study) -> optuna.Trial | None:
     """Move one WAITING trial to RUNNING; None when the queue is empty. set_trial_state_values is the
     storage's compare-and-set, so two workers never claim the same trial."""
@@ -143,13 +175,19 @@ def work(
     trial and raises, so the caller sees the exception itself."""
     ran = 0
     while True:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)  # a dead worker's trial goes back into the queue first
+        # Under the claim lock: on SQLite two workers could both fail one stale trial and retry it twice.
         with store.claim_lock():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)  # a dead worker's trial goes back into the queue
             trial = _claim(study)
         if trial is None:
-            return ran
+            # A RUNNING trial may be a dead worker's: it turns stale after grace_s and is queued again, so
+            # the budget is only spent once no trial runs anywhere.
+            if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                return ran
+            time.sleep(min(store.heartbeat_s, 1.0))
+            continue
         trial.set_user_attr(WORKER_ATTR, os.getpid())
         with _Heartbeat(storage, trial._trial_id, store.heartbeat_s):
             try:

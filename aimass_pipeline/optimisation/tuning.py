@@ -15,7 +15,15 @@ from sklearn.model_selection import StratifiedKFold
 
 from aimass_pipeline.core.scoring import higher_is_better, score
 from aimass_pipeline.models.base import FeatureLayout, ModelFamily, validate_space
-from aimass_pipeline.optimisation.studies import StudyStore, open_storage, prepare_study, work
+from aimass_pipeline.optimisation.studies import (
+    StudyStore,
+    keep_barrier,
+    may_have_children,
+    open_storage,
+    prepare_study,
+    start_barrier,
+    work,
+)
 
 COMPLETE = "complete"
 PRUNED = "pruned"
@@ -89,6 +97,7 @@ def _shared_worker(
     study = optuna.load_study(
         study_name=study_name, storage=storage, sampler=_sampler(objective.seed + worker), pruner=_pruner()
     )
+    start = start or start_barrier()
     if start is not None:
         start.wait()
     return work(study, storage, objective, store)
@@ -106,10 +115,12 @@ def _run_shared(
         return optuna.load_study(study_name=study_name, storage=storage)
     # spawn, not fork: the caller (a Dagster step) holds threads and locks a forked child would inherit.
     context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, context.Pool(workers - 1) as pool:
-        start = manager.Barrier(workers, timeout=300)
-        args = [(store, study_name, objective, w, start) for w in range(1, workers)]
-        others = [pool.apply_async(_shared_worker, a) for a in args]
+    # A barrier goes to spawned workers only as they start (an initializer argument), not with a task.
+    start = context.Barrier(workers, timeout=300)
+    with may_have_children(), context.Pool(workers - 1, keep_barrier, (start,)) as pool:
+        others = [
+            pool.apply_async(_shared_worker, (store, study_name, objective, w)) for w in range(1, workers)
+        ]
         _shared_worker(store, study_name, objective, 0, start)
         for other in others:
             other.get()  # re-raises a worker's exception here

@@ -76,8 +76,17 @@ def execute_batch(
     instance.add_dynamic_partitions(uc.batches.name, [request.partition_key])
     if load_scale_settings().celery:
         # execute_in_process would force the in-process executor; a worker needs a job it can rebuild.
+        job = build_reconstructable_job(*RECONSTRUCTOR, reconstructable_args=(uc.lifecycle_job,))
+        executor = job.get_definition().executor_def.name
+        if executor != "celery":
+            # The code location module was built before AIMASS_EXECUTOR=celery was set in this process:
+            # its steps would run here, in process, while the caller believes they are on workers.
+            raise RuntimeError(
+                f"AIMASS_EXECUTOR=celery, but {RECONSTRUCTOR[0]} was loaded with the {executor} executor; "
+                "set AIMASS_EXECUTOR before the process imports it"
+            )
         result = execute_job(
-            build_reconstructable_job(*RECONSTRUCTOR, reconstructable_args=(uc.lifecycle_job,)),
+            job,
             instance=instance,
             run_config=run_config,
             tags={**request.tags, "dagster/partition": request.partition_key},

@@ -101,3 +101,18 @@ def test_two_workers_share_a_study_in_postgresql() -> None:
         storage.engine.dispose()
         assert sorted(o.number for o in result.trials) == list(range(4))
         assert len(trials) == 4 and len({t.user_attrs[WORKER_ATTR] for t in trials}) == 2
+
+
+def _tune_in_a_pool_child(url: str) -> list[int]:
+    result = run(4, storage=StudyStore(url), workers=2, study_name="in-celery", enqueue=FIXED[:4])
+    return sorted(o.number for o in result.trials)
+
+
+def test_a_celery_pool_process_can_fan_out(tmp_path: Path) -> None:
+    """A tuning step on a Celery worker runs in a daemonic prefork child (billiard), which multiprocessing
+    refuses to give children of its own."""
+    import billiard
+
+    with billiard.get_context("spawn").Pool(1) as pool:
+        numbers = pool.apply(_tune_in_a_pool_child, (store(tmp_path).url,))
+    assert numbers == [0, 1, 2, 3]

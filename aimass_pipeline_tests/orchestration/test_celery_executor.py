@@ -4,18 +4,20 @@ The broker is the machine's RabbitMQ on 5672 when it answers; otherwise the test
 ``redis-server`` (a binary on this machine, not a PyPI package) and fails with a clear message without one.
 """
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 from mlflow.tracking import MlflowClient
 
 from aimass_pipeline.settings import load_settings
@@ -166,30 +168,36 @@ def test_lifecycle_on_two_workers_training_on_its_own_queue(cluster: tuple[Path,
     assert champion.tags["dagster.run_id"] == run.run_id
 
 
-def _selection_run(env: dict, keys: list[str]):
-    """Run part of the lifecycle from this process, as `aimass run` would: steps on the workers."""
-    from aimass_pipeline.collection.landing import Batch
-    from aimass_pipeline.collection.sensors import batch_request
-    from aimass_pipeline.core.lake import Lake
-    from aimass_pipeline.definitions import build_definitions
-    from aimass_pipeline.orchestration.jobs import execute_batch
-    from aimass_pipeline.orchestration.use_case import UseCase
+SELECTION_RUN = """
+import json, sys
+from dagster import AssetKey, DagsterInstance
+from aimass_pipeline.collection.landing import Batch
+from aimass_pipeline.collection.sensors import batch_request
+from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.settings import load_settings
+settings = load_settings().prepare()
+from aimass_pipeline.definitions import build_definitions
+from aimass_pipeline.orchestration.jobs import execute_batch, run_failures
+from aimass_pipeline.orchestration.use_case import UseCase
+uc = UseCase(settings.use_case_specs()[sys.argv[1]])
+stored = Lake(settings.lake_url, settings.storage_options).raw_batches(uc.name)
+request = batch_request(uc, Batch(stored[-1]["batch_id"], ()))
+run_config = {**request.run_config, "ops": {f"{uc.name}__logreg_params": {"config": {"max_trials": 2}}}}
+with DagsterInstance.get() as instance:
+    result = execute_batch(build_definitions(settings.use_case_specs()), uc, instance, request, run_config,
+                           asset_selection=[AssetKey([uc.name, k]) for k in sys.argv[2:]])
+print(json.dumps({"run_id": result.run_id, "success": result.success, "failures": run_failures(result)}))
+"""
 
-    os.environ.update(env)
-    settings = load_settings().prepare()
-    uc = UseCase(settings.use_case_specs()[USE_CASE])
-    stored = Lake(settings.lake_url, settings.storage_options).raw_batches(USE_CASE)
-    request = batch_request(uc, Batch(stored[-1]["batch_id"], ()))
-    run_config = {**request.run_config, "ops": {f"{USE_CASE}__logreg_params": {"config": {"max_trials": 2}}}}
-    with DagsterInstance.get() as instance:
-        return execute_batch(
-            build_definitions(settings.use_case_specs()),
-            uc,
-            instance,
-            request,
-            run_config,
-            asset_selection=[AssetKey([USE_CASE, key]) for key in keys],
-        )
+
+def _selection_run(env: dict, keys: list[str]) -> dict:
+    """Part of the lifecycle, coordinated by a fresh process as `aimass run` would: steps on the workers."""
+    done = subprocess.run(
+        [sys.executable, "-c", SELECTION_RUN, USE_CASE, *keys],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_a_worker_killed_mid_step_reruns_that_step_once(cluster: tuple[Path, dict, dict]) -> None:
@@ -214,29 +222,23 @@ def test_a_worker_killed_mid_step_reruns_that_step_once(cluster: tuple[Path, dic
     result = _selection_run(env, ["logreg_params", "logreg_candidate"])
     killer.join(10)
     assert killed, f"{KILLED_STEP} never started"
-    assert result.success, _failures(result)
+    assert result["success"], result["failures"]
     assert killed[0] not in _children(workers["training"].process.pid), "the killed pool process is back"
     with DagsterInstance.get() as instance:
         starts = [
             e
-            for e in _step_events(instance, result.run_id, DagsterEventType.STEP_START)
+            for e in _step_events(instance, result["run_id"], DagsterEventType.STEP_START)
             if e.step_key == KILLED_STEP
         ]
         stored = [
             e
-            for e in _step_events(instance, result.run_id, DagsterEventType.ASSET_MATERIALIZATION)
+            for e in _step_events(instance, result["run_id"], DagsterEventType.ASSET_MATERIALIZATION)
             if e.step_key == KILLED_STEP
         ]
     # Celery put the step back on its queue (late ack, reject on a lost worker); a fresh pool process ran it.
     assert [e.dagster_event.pid for e in starts][0] == killed[0] != starts[-1].dagster_event.pid
     assert len(starts) == 2, f"{KILLED_STEP} started {len(starts)} times"
     assert len(stored) == 1, f"{KILLED_STEP} materialised {len(stored)} times"
-
-
-def _failures(result) -> list[str]:
-    from aimass_pipeline.orchestration.jobs import run_failures
-
-    return run_failures(result)
 
 
 def test_a_failing_step_shows_its_error_in_the_run(cluster: tuple[Path, dict, dict]) -> None:
@@ -247,8 +249,8 @@ def test_a_failing_step_shows_its_error_in_the_run(cluster: tuple[Path, dict, di
     for path in lost:
         path.unlink()
     result = _selection_run(env, ["logreg_params"])
-    assert not result.success
-    failures = _failures(result)
+    assert not result["success"]
+    failures = result["failures"]
     assert any(
         line.startswith(f"step {USE_CASE}__logreg_params failed") and "training_set is not stored" in line
         for line in failures
