@@ -4,7 +4,7 @@ The real credit data (4,454 rows), xgboost on one thread per model, 3-fold CV, t
 the study lives in a fresh SQLite file each time. Two workers are this process plus one spawned process; the
 spawned one's start-up (imports, ~3-5 s) is inside the measured time.
 
-    .venv/bin/python -m bench.parallel_tuning [--family xgboost] [--trials 16] [--workers 2]
+    .venv/bin/python -m bench.parallel_tuning [--family xgboost] [--trials 24] [--workers 2]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _run(family_name: str, trials: int, workers: int, folder: Path) -> tuple[flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", default="xgboost", choices=sorted(TUNING_SPACES))
-    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
