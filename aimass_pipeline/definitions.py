@@ -1,7 +1,7 @@
 """The Dagster code location: every stage's assets, checks, jobs, sensors and schedules for every use-case
 spec, and the resources they run with. It only assembles: each stage builds its own definitions."""
 
-from dagster import AssetChecksDefinition, Definitions, EnvVar, in_process_executor
+from dagster import AssetChecksDefinition, Definitions, EnvVar, JobDefinition, in_process_executor
 
 from aimass_pipeline.analysis.assets import build_analysis
 from aimass_pipeline.collection.assets import build_collection
@@ -100,3 +100,8 @@ def build_definitions(
 
 _settings = load_settings()
 defs = build_definitions(_settings.use_case_specs(), _settings.dbt_target, _settings.spec_errors())
+
+
+def job_named(name: str) -> JobDefinition:
+    """A job of ``defs`` by name: what a Celery worker rebuilds (orchestration.jobs.RECONSTRUCTOR)."""
+    return defs.resolve_job_def(name)

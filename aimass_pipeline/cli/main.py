@@ -10,6 +10,7 @@ from aimass_pipeline.cli.operations import cmd_promote, cmd_rollback, cmd_serve,
 from aimass_pipeline.cli.quarantine import cmd_quarantine_list, cmd_quarantine_retry
 from aimass_pipeline.cli.trace import cmd_trace
 from aimass_pipeline.cli.up import cmd_up
+from aimass_pipeline.cli.worker import add_worker_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--serve-port", type=int, default=3100, help="first champion's port; the next use case gets +1, ..."
     )
     up.set_defaults(func=cmd_up)
+    add_worker_parser(sub)
     return parser
 
 

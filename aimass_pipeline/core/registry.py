@@ -158,6 +158,12 @@ def load_model(uri: str, signing_key: str | None, trusted_types: Collection[str]
         return mlflow.sklearn.load_model(str(folder))
 
 
+def registered_from(client: MlflowClient, name: str, run_id: str) -> Any:
+    """The version already registered from candidate run ``run_id``, or None."""
+    found = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    return min(found, key=lambda v: int(v.version)) if found else None
+
+
 def register_version(
     client: MlflowClient, name: str, model_uri: str, run_id: str, tags: dict[str, str], description: str
 ) -> Any:
@@ -167,6 +173,11 @@ def register_version(
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
         client.create_registered_model(name, description=description)
+    # A step that died after registering (its worker killed, the database gone) runs again, in the same Dagster
+    # run or a retry of it: the candidate's MLflow run is registered once, so it gets its version back.
+    existing = registered_from(client, name, run_id)
+    if existing is not None:
+        return existing
     version = client.create_model_version(name, model_uri, run_id=run_id, tags=tags, description=description)
     return version
 

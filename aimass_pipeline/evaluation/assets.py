@@ -15,12 +15,13 @@ from aimass_pipeline.core.registry import (
     previous_version,
     promote,
     register_version,
+    registered_from,
     run_url,
 )
 from aimass_pipeline.core.scoring import holdout_metrics
 from aimass_pipeline.core.splits import selection_split
 from aimass_pipeline.core.version_contract import contract_tags
-from aimass_pipeline.evaluation.contract_gate import judge, registered_from
+from aimass_pipeline.evaluation.contract_gate import judge
 from aimass_pipeline.evaluation.model_card import markdown_table, render_model_card
 from aimass_pipeline.evaluation.plots import roc_plot_png
 from aimass_pipeline.evaluation.selection import choose, selection_scores

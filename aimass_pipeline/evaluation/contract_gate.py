@@ -44,9 +44,3 @@ def judge(
     model = load(f"models:/{use_case}/{champion.version}")
     proba = np.asarray(model.predict_proba(holdout[trained_under.feature_names]), dtype=float)
     return decide(champion_proba=proba, seed=seed, **gate)
-
-
-def registered_from(client: Any, use_case: str, run_id: str) -> Any:
-    """The version already registered from candidate run ``run_id`` (a retried run's first attempt), or None."""
-    found = client.search_model_versions(f"name = '{use_case}' and run_id = '{run_id}'")
-    return min(found, key=lambda v: int(v.version)) if found else None

@@ -8,6 +8,7 @@ from aimass_pipeline.core.lineage import code_version
 from aimass_pipeline.core.registry import ensure_experiment, run_url
 from aimass_pipeline.models import get_family
 from aimass_pipeline.models.ensemble import SoftVotingEnsemble
+from aimass_pipeline.orchestration.executor import TRAINING_OP_TAGS
 from aimass_pipeline.orchestration.outages import retry_on_store_outage
 from aimass_pipeline.orchestration.resources import MlflowResource
 from aimass_pipeline.orchestration.use_case import LABEL, UseCase
@@ -63,6 +64,7 @@ def _candidate(uc: UseCase, family_name: str):
         },
         group_name="training",
         kinds={"mlflow", family_name.split("_")[0]},
+        op_tags=TRAINING_OP_TAGS,  # its own Celery queue (orchestration/executor.py)
     )
     def candidate(
         context: AssetExecutionContext, training_set: pd.DataFrame, tuned: dict, mlflow: MlflowResource
@@ -161,6 +163,7 @@ def _ensemble(uc: UseCase):
         ins=uc.ins("training_set", *members),
         group_name="training",
         kinds={"mlflow", "scikitlearn"},
+        op_tags=TRAINING_OP_TAGS,
     )
     def ensemble(
         context: AssetExecutionContext, training_set: pd.DataFrame, mlflow: MlflowResource, **fitted
