@@ -152,6 +152,8 @@ def _graphql(base_url: str, query: str) -> dict:
 def aimass_up(home: Path) -> Iterator[Up]:
     dagster_port, mlflow_port, serve_port = free_port(), free_port(), free_port()
     env = dict(os.environ, AIMASS_HOME=str(home), AIMASS_ENV="local")
+    # The home's own key file signed what it holds: a key another test exported must not stand in for it.
+    env.pop("AIMASS_SIGNING_KEY", None)
     env.pop("AIMASS_LAKE_URL", None)
     log = home.parent / "aimass-up.log"
     with log.open("wb") as log_file:

@@ -10,7 +10,7 @@ concurrency pools, dagster PRs 30256 and 32411: a queue and its workers' concurr
 from __future__ import annotations
 
 import io
-import pickle
+import json
 from typing import Any
 
 import fsspec
@@ -18,6 +18,7 @@ import pandas as pd
 import yaml
 from dagster import ExecutorDefinition, JobExecutionResult, in_process_executor
 
+from aimass_pipeline.core.signing import load_signed_pickle
 from aimass_pipeline.settings import load_settings
 from aimass_pipeline.settings.scale import (
     DEFAULT_QUEUE,
@@ -107,5 +108,11 @@ class WorkerRunResult:
         options = load_settings().storage_options if "://" in paths[0] else {}
         with fsspec.open(paths[0], "rb", **options) as handle:
             data = handle.read()
-        # The lake IO manager's own formats: Parquet for frames, pickle for everything else.
-        return pd.read_parquet(io.BytesIO(data)) if paths[0].endswith(".parquet") else pickle.loads(data)
+        # The lake IO manager's own formats: Parquet for frames, exact JSON, else a signed pickle whose
+        # signature covers its path under the lake root (verified before a byte of it is unpickled).
+        path = paths[0]
+        if path.endswith(".parquet"):
+            return pd.read_parquet(io.BytesIO(data))
+        if path.endswith(".json"):
+            return json.loads(data)
+        return load_signed_pickle(data, load_settings().signing_key(), path[path.rfind("/assets/") + 1 :])

@@ -99,6 +99,8 @@ def test_env_names_are_read_by_the_service_and_secrets_come_from_a_secret() -> N
 def _bento_settings(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.delenv("AIMASS_LAKE_URL", raising=False)
     monkeypatch.delenv("AIMASS_ENV", raising=False)
+    # The home's own key signed its models: a key another test exported must not stand in for it.
+    monkeypatch.delenv("AIMASS_SIGNING_KEY", raising=False)
     return load_settings(home)
 
 
