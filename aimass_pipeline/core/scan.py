@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,7 @@ class ScanTable:
     def of_files(
         cls, files: list[str], labels: list[str] | None = None, owned_dir: str | None = None, **options
     ) -> ScanTable:
+        files = [_local(f) for f in files]
         rows = 0
         for path in files:
             with _open(path, options) as handle:
@@ -85,7 +87,7 @@ class ScanTable:
 
     def sql(self, con: duckdb.DuckDBPyConnection) -> str:
         """A DuckDB table expression over the files (a remote lake is read through fsspec)."""
-        remote = [f for f in self.files if "://" in f and not f.startswith("file://")]
+        remote = [f for f in self.files if "://" in f]
         if remote:
             con.register_filesystem(fsspec.filesystem(remote[0].split("://")[0], **self.storage_options))
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in self.files)
@@ -96,10 +98,28 @@ class ScanTable:
             shutil.rmtree(self.owned_dir, ignore_errors=True)
 
 
+def _local(path: str) -> str:
+    return path.removeprefix("file://")
+
+
 def _open(path: str, options: dict):
-    if "://" in path and not path.startswith("file://"):
+    if "://" in path:
         return fsspec.open(path, "rb", **options).open()
     return open(path, "rb")
+
+
+def parquet_rows(path: str, options: dict | None = None) -> int:
+    """A Parquet file's row count from its footer, without reading a row."""
+    with _open(_local(path), options or {}) as handle:
+        return pq.ParquetFile(handle).metadata.num_rows
+
+
+def merge_files(table: ScanTable, target: Path) -> Path:
+    """The table's files streamed into one Parquet file (a batch never holds more than a row group)."""
+    with pq.ParquetWriter(target, pq.read_schema(table.files[0])) as writer:
+        for batch in table.batches():
+            writer.write_batch(batch)
+    return target
 
 
 def duckdb_connection(workdir: Path) -> duckdb.DuckDBPyConnection:
@@ -110,6 +130,17 @@ def duckdb_connection(workdir: Path) -> duckdb.DuckDBPyConnection:
     con.execute(f"set temp_directory = '{workdir / 'spill'}'")
     con.execute("set preserve_insertion_order = true")
     return con
+
+
+@contextmanager
+def duckdb_session(workdir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``duckdb_connection``, closed and its spill folder removed afterwards."""
+    con = duckdb_connection(workdir)
+    try:
+        yield con
+    finally:
+        con.close()
+        shutil.rmtree(workdir / "spill", ignore_errors=True)
 
 
 def copy_query(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> ScanTable:
@@ -152,3 +183,18 @@ def sample_metadata(table: Table, max_rows: int) -> dict[str, object]:
     rows = rows_of(table)
     used = min(rows, max_rows) if isinstance(table, ScanTable) else rows
     return {"read_path": path_of(table), "table_rows": rows, "rows_used": used}
+
+
+def value_counts(table: Table, column: str) -> dict:
+    """``column``'s values and their row counts, sorted by value, over every row (DuckDB for a scan)."""
+    if not isinstance(table, ScanTable):
+        counts = table[column].value_counts().sort_index()
+        return {k: int(v) for k, v in counts.items()}
+    con = duckdb.connect()
+    try:
+        found = con.execute(
+            f'select "{column}", count(*) from {table.sql(con)} group by 1 order by 1'
+        ).fetchall()
+    finally:
+        con.close()
+    return {k: int(v) for k, v in found}

@@ -2,6 +2,7 @@
 values come from the environment at run time only. A stage's own resources live in its ``resources.py``."""
 
 import pickle
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -16,6 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from aimass_pipeline.core.lake import Lake
 from aimass_pipeline.core.locations import Location, locate, quarantine_location
+from aimass_pipeline.core.scan import ScanTable, merge_files, parquet_rows
 from aimass_pipeline.settings import load_settings
 
 
@@ -68,10 +70,19 @@ class MlflowResource(ConfigurableResource):
         return MlflowClient(tracking_uri=self.tracking_uri)
 
 
+def _max_rows(use_case: str) -> int | None:
+    spec = load_settings().use_case_specs().get(use_case)
+    return spec.training.max_rows if spec is not None else None
+
+
 class LakeIOManager(ConfigurableIOManager):
     """Asset values in the lake: DataFrames as Parquet, other values pickled, under ``assets/<key>``; a
     partitioned asset keeps each partition apart (``assets/<key>/<partition>.parquet``), and an
-    unpartitioned consumer gets every stored partition as one table, in partition order."""
+    unpartitioned consumer gets every stored partition as one table, in partition order.
+
+    Size decides how a table is read (``core.scan``): above the use case's ``training.max_rows`` rows it
+    comes as a ``ScanTable`` over the stored Parquet files, never as one frame. A ``ScanTable`` output is
+    stored as Parquet when it owns its files, else (a view over stored files) as a pickled reference."""
 
     lake: ResourceDependency[LakeResource]
 
@@ -84,16 +95,46 @@ class LakeIOManager(ConfigurableIOManager):
         lake = self.lake.lake()
         key_path = list(context.asset_key.path)
         partition = context.asset_partition_key if context.has_asset_partitions else None
-        if isinstance(obj, pd.DataFrame):
-            location = lake.write_parquet(obj, *self._parts(key_path, "parquet", partition))
+        parquet, pickled = (
+            self._parts(key_path, "parquet", partition),
+            self._parts(key_path, "pkl", partition),
+        )
+        if isinstance(obj, ScanTable) and obj.owned_dir:
+            location = self._store_scan(lake, obj, parquet)
+        elif isinstance(obj, pd.DataFrame):
+            location = lake.write_parquet(obj, *parquet)
         else:
-            location = lake.write_bytes(pickle.dumps(obj), *self._parts(key_path, "pkl", partition))
+            location = lake.write_bytes(pickle.dumps(obj), *pickled)
+        # A value stored the other way by an earlier run must not shadow this one.
+        stale = pickled if location == lake.path(*parquet) else parquet
+        if lake.exists(*stale):
+            lake.fs.rm(lake.path(*stale))
         context.add_output_metadata({"lake_path": lake.fs.unstrip_protocol(location)})
+
+    def _store_scan(self, lake: Lake, table: ScanTable, parts: list[str]) -> str:
+        try:
+            source = table.files[0]
+            if len(table.files) > 1:
+                source = str(merge_files(table, Path(table.owned_dir) / "merged.parquet"))
+            target = lake.path(*parts)
+            lake.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            lake.fs.put_file(source, target)
+            return target
+        finally:
+            table.discard()
+
+    def _read(self, lake: Lake, key_path: list[str], files: list[list[str]], labels: list[str]) -> object:
+        uris = [lake.uri(*parts) for parts in files]
+        limit = _max_rows(key_path[0])
+        if limit is not None and sum(parquet_rows(u, lake.storage_options) for u in uris) > limit:
+            return ScanTable.of_files(uris, labels, **lake.storage_options)
+        frames = [lake.read_parquet(*parts) for parts in files]
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
     def _load_one(self, lake, key_path: list[str], partition: str | None) -> object:
         parquet = self._parts(key_path, "parquet", partition)
         if lake.exists(*parquet):
-            return lake.read_parquet(*parquet)
+            return self._read(lake, key_path, [parquet], [partition or key_path[-1]])
         pickled = self._parts(key_path, "pkl", partition)
         if not lake.exists(*pickled):
             raise FileNotFoundError(
@@ -122,6 +163,4 @@ class LakeIOManager(ConfigurableIOManager):
                 f"no partition of {context.asset_key.to_user_string()} is stored under "
                 f"{lake.uri('assets', *key_path)} (partitions registered: {len(keys)})"
             )
-        return pd.concat(
-            [lake.read_parquet(*self._parts(key_path, "parquet", k)) for k in stored], ignore_index=True
-        )
+        return self._read(lake, key_path, [self._parts(key_path, "parquet", k) for k in stored], stored)

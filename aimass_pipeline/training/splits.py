@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from aimass_pipeline.core.scan import ScanTable, copy_query, duckdb_connection
+from aimass_pipeline.core.scan import ScanTable, copy_query, duckdb_session
 
 HOLDOUT_SALT = "aimass-holdout-v1"
 _SPACE = 2**64
@@ -74,13 +74,10 @@ class ScanSplit:
 
 def split_scan(table: ScanTable, key: str, workdir: Path, fraction: float = 0.2) -> ScanSplit:
     """``split_frame`` in DuckDB over a scanned table: each side one Parquet file sorted by key."""
-    con = duckdb_connection(workdir)
-    try:
+    with duckdb_session(workdir) as con:
         source, threshold = table.sql(con), holdout_threshold(fraction)
         side = f'select * from {source} where ({key_hash_sql(key)} < {threshold}) = {{held}} order by "{key}"'
         train = copy_query(con, side.format(held="false"), workdir / "train" / "table.parquet")
         holdout = copy_query(con, side.format(held="true"), workdir / "holdout" / "table.parquet")
-    finally:
-        con.close()
     _both_sides(table.rows, train.rows, holdout.rows)
     return ScanSplit(train, holdout)
