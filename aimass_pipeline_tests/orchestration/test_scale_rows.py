@@ -27,18 +27,17 @@ SPEC = (
     .replace("name: credit_risk", "name: credit_scale")
     .replace("transformation: dbt", "transformation: python")
     .replace("model_table: credit_features", "model_table: scale_features")
-    + """families:
+    + f"""families:
   logreg:
-    params: {C: 0.5}
+    params: {{C: 0.5}}
   xgboost:
-    params: {n_estimators: 60, learning_rate: 0.2, max_depth: 4}
+    params: {{n_estimators: 60, learning_rate: 0.2, max_depth: 4}}
 ensemble: false
-tuning: {trials: 0}
-training: {max_rows: %d}
-gate: {floor: 0.75, min_holdout_rows: 1000}
-compression: {enabled: false}
+tuning: {{trials: 0}}
+training: {{max_rows: {MAX_ROWS}}}
+gate: {{floor: 0.75, min_holdout_rows: 1000}}
+compression: {{enabled: false}}
 """
-    % MAX_ROWS
 )
 
 # Runs `aimass run` as its only child, so RUSAGE_CHILDREN is that run's peak (and its dbt/worker children's).
