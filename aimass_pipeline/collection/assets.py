@@ -25,7 +25,7 @@ from aimass_pipeline.collection.quarantine import check_name, quarantine
 from aimass_pipeline.core.errors import DataContractError
 from aimass_pipeline.core.lake import members
 from aimass_pipeline.core.locations import Location
-from aimass_pipeline.core.scan import ScanTable, frame_of, path_of, rows_of
+from aimass_pipeline.core.scan import AnyTable, ScanTable, frame_of, path_of, rows_of
 from aimass_pipeline.core.validation import schema_expectations
 from aimass_pipeline.orchestration.checks import suite_check
 from aimass_pipeline.orchestration.resources import LakeResource, LandingZoneResource
@@ -178,7 +178,7 @@ def build_collection(uc: UseCase) -> list:
         kinds={"pandas", "parquet"},
         ins={"batches": AssetIn(key=uc.key(uc.raw_batch))},
     )
-    def raw_table(batches: pd.DataFrame | ScanTable, lake: LakeResource) -> Output:
+    def raw_table(batches: AnyTable, lake: LakeResource) -> Output:
         """Every stored batch as one text table, in the order the batches entered the raw zone; over the
         spec's training.max_rows rows, a scan of the stored batch files in that order (nothing copied)."""
         manifests = lake.lake().raw_batches(uc.name)
@@ -224,7 +224,7 @@ def build_collection(uc: UseCase) -> list:
         blocking=True,
         description="Great Expectations: the contract's schema",
     )
-    def schema_check(raw_table: pd.DataFrame | ScanTable) -> AssetCheckResult:
+    def schema_check(raw_table: AnyTable) -> AssetCheckResult:
         # A scanned table is validated on a seeded sample of training.max_rows rows (see README).
         sample = frame_of(raw_table, uc.spec.training.max_rows, uc.spec.seed)
         return suite_check(sample, f"{uc.name}_raw_schema", schema_expectations(uc.contract))

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import fsspec
@@ -198,3 +199,7 @@ def value_counts(table: Table, column: str) -> dict:
     finally:
         con.close()
     return {k: int(v) for k, v in found}
+
+
+# How asset functions annotate a table that may be either (Dagster cannot type a Union input).
+AnyTable = Any

@@ -4,12 +4,12 @@ run), the best registered, and ``champion`` moved only through the gate."""
 import base64
 
 import numpy as np
-import pandas as pd
 from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, asset, asset_check
 
 from aimass_pipeline.core.latency import latency_ms
 from aimass_pipeline.core.lineage import code_version
 from aimass_pipeline.core.registry import champion_version, load_model, promote, register_version, run_url
+from aimass_pipeline.core.scan import AnyTable, frame_of, rows_of, sample_metadata, value_counts
 from aimass_pipeline.core.scoring import holdout_metrics
 from aimass_pipeline.evaluation.gate import decide
 from aimass_pipeline.evaluation.model_card import render_model_card
@@ -28,6 +28,19 @@ def _markdown_table(scores: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def _sampling_note(run_tags: dict, holdout_used: int, holdout_rows: int) -> str:
+    """How much of a scanned table the champion saw: empty when every row went through a frame."""
+    fit_path, notes = run_tags.get("aimass.fit_path", "frame"), []
+    train, table = run_tags.get("aimass.train_rows"), run_tags.get("aimass.training_set_rows")
+    if fit_path == "sample":
+        notes.append(f"fitted on a seeded sample of {train} of the {table} training rows (training.max_rows)")
+    elif fit_path != "frame":
+        notes.append(f"fitted on all {train} training rows, streamed ({fit_path})")
+    if holdout_used < holdout_rows:
+        notes.append(f"scored on a seeded sample of {holdout_used} of the {holdout_rows} holdout rows")
+    return "; ".join(notes)
+
+
 def build_evaluation(uc: UseCase) -> list:
     candidates = uc.candidates
     metric = uc.spec.metric
@@ -40,11 +53,17 @@ def build_evaluation(uc: UseCase) -> list:
         kinds={"mlflow"},
     )
     def evaluation(
-        context: AssetExecutionContext, frozen_holdout: pd.DataFrame, mlflow: MlflowResource, **fitted
+        context: AssetExecutionContext,
+        frozen_holdout: AnyTable,
+        mlflow: MlflowResource,
+        **fitted,
     ):
-        """Holdout metrics and latency per candidate, and the best of them by the spec's primary metric."""
-        X = frozen_holdout[uc.contract.feature_names]
-        y = frozen_holdout[LABEL].to_numpy()
+        """Holdout metrics and latency per candidate, and the best of them by the spec's primary metric.
+        Over training.max_rows rows every candidate is scored on the same seeded sample of that size."""
+        max_rows = uc.spec.training.max_rows
+        holdout = frame_of(frozen_holdout, max_rows, uc.spec.seed)
+        X = holdout[uc.contract.feature_names]
+        y = holdout[LABEL].to_numpy()
         client = mlflow.client()
         scores: dict[str, dict[str, float]] = {}
         probas: dict[str, np.ndarray] = {}
@@ -64,7 +83,8 @@ def build_evaluation(uc: UseCase) -> list:
                 client.log_metric(candidate["run_id"], f"holdout_{name}", value)
         best = max(fitted.values(), key=lambda c: scores[c["family"]][metric])
         metadata = {
-            "holdout_rows": len(frozen_holdout),
+            **sample_metadata(frozen_holdout, max_rows),
+            "holdout_rows": len(holdout),
             "best_family": best["family"],
             f"best_{metric}": scores[best["family"]][metric],
             "metrics": MetadataValue.md(_markdown_table(scores)),
@@ -85,7 +105,8 @@ def build_evaluation(uc: UseCase) -> list:
             "best_params": best["params"],
             "best_compression": best["compression"],
             "best_compression_method": best["compression_method"],
-            "holdout_rows": len(frozen_holdout),
+            "holdout_rows": len(holdout),
+            "holdout_table_rows": rows_of(frozen_holdout),
         }
 
     @asset_check(
@@ -114,7 +135,7 @@ def build_registration(uc: UseCase) -> list:
     def champion_model(
         context: AssetExecutionContext,
         candidate_evaluation: dict,
-        frozen_holdout: pd.DataFrame,
+        frozen_holdout: AnyTable,
         mlflow: MlflowResource,
     ) -> dict:
         """Registers the best candidate; the gate compares it with the current champion on the same holdout."""
@@ -122,8 +143,10 @@ def build_registration(uc: UseCase) -> list:
         metric = candidate_evaluation["metric"]
         family = candidate_evaluation["best_family"]
         challenger = candidate_evaluation["scores"][family]
-        X = frozen_holdout[uc.contract.feature_names]
-        y = frozen_holdout[LABEL].to_numpy()
+        # The rows candidate_evaluation scored (the same seeded sample when the holdout is scanned).
+        holdout = frame_of(frozen_holdout, uc.spec.training.max_rows, uc.spec.seed)
+        X = holdout[uc.contract.feature_names]
+        y = holdout[LABEL].to_numpy()
         current = champion_version(client, uc.name)
         champion_proba = None
         if current is not None:
@@ -142,7 +165,7 @@ def build_registration(uc: UseCase) -> list:
             seed=uc.spec.seed,
         )
         run_id = candidate_evaluation["best_run_id"]
-        batches = sorted(frozen_holdout["batch_id"].unique().tolist())
+        batches = sorted(str(b) for b in value_counts(frozen_holdout, "batch_id"))
         tags = {
             "aimass.family": family,
             "aimass.primary_metric": metric,
@@ -153,6 +176,7 @@ def build_registration(uc: UseCase) -> list:
         version = register_version(
             client, uc.name, candidate_evaluation["best_model_uri"], run_id, tags, uc.spec.description
         )
+        run_tags = client.get_run(run_id).data.tags
         interval = (challenger.get(f"{metric}_ci_low"), challenger.get(f"{metric}_ci_high"))
         card = render_model_card(
             use_case=uc.name,
@@ -161,7 +185,9 @@ def build_registration(uc: UseCase) -> list:
             family=family,
             params=candidate_evaluation["best_params"],
             data={
-                "holdout_rows": len(frozen_holdout),
+                "rows": int(float(run_tags.get("aimass.train_rows", "0"))) or None,
+                "sampling": _sampling_note(run_tags, len(holdout), rows_of(frozen_holdout)),
+                "holdout_rows": len(holdout),
                 "batches": batches,
                 "classes": list(uc.contract.classes),
             },

@@ -3,10 +3,9 @@
 import tempfile
 from pathlib import Path
 
-import pandas as pd
 from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, asset, asset_check
 
-from aimass_pipeline.core.scan import ScanTable, by_size, frame_of, path_of
+from aimass_pipeline.core.scan import AnyTable, ScanTable, by_size, frame_of, path_of
 from aimass_pipeline.core.validation import quality_expectations
 from aimass_pipeline.orchestration.checks import suite_check
 from aimass_pipeline.orchestration.use_case import UseCase
@@ -22,9 +21,7 @@ def build_preprocessing(uc: UseCase) -> list:
         group_name="preprocessing",
         kinds={"pandas", "parquet"},
     )
-    def clean_table(
-        context: AssetExecutionContext, raw: pd.DataFrame | ScanTable
-    ) -> pd.DataFrame | ScanTable:
+    def clean_table(context: AssetExecutionContext, raw: AnyTable) -> AnyTable:
         """Typed columns, normalised categories, one row per key (the newest batch wins)."""
         if isinstance(raw, ScanTable):
             scanned, report = clean_scan(raw, uc.contract, Path(tempfile.mkdtemp(prefix="aimass-clean-")))
@@ -48,7 +45,7 @@ def build_preprocessing(uc: UseCase) -> list:
         blocking=True,
         description="Great Expectations: nulls, ranges, categories, target values, key uniqueness",
     )
-    def quality_check(clean_table: pd.DataFrame | ScanTable) -> AssetCheckResult:
+    def quality_check(clean_table: AnyTable) -> AssetCheckResult:
         # A scanned table is validated on a seeded sample of training.max_rows rows (see README); its
         # keys are unique by construction (clean_scan keeps one row per key).
         sample = frame_of(clean_table, uc.spec.training.max_rows, uc.spec.seed)

@@ -1,17 +1,21 @@
 """Training: the frozen split, and one MLflow-tracked candidate per model family of the spec."""
 
+import tempfile
+from pathlib import Path
+
 import mlflow as mlflow_api
-import pandas as pd
 from dagster import AssetExecutionContext, AssetOut, MetadataValue, Output, asset, multi_asset
 
 from aimass_pipeline.core.lineage import code_version
 from aimass_pipeline.core.registry import ensure_experiment, run_url
+from aimass_pipeline.core.scan import AnyTable, ScanTable, frame_of, path_of, rows_of, value_counts
 from aimass_pipeline.models import get_family
 from aimass_pipeline.models.ensemble import SoftVotingEnsemble
 from aimass_pipeline.orchestration.resources import MlflowResource
 from aimass_pipeline.orchestration.use_case import LABEL, UseCase
 from aimass_pipeline.training.compression import compress
-from aimass_pipeline.training.splits import split_frame
+from aimass_pipeline.training.scan_fit import FIT_PATH, fit_xgboost_scan
+from aimass_pipeline.training.splits import split_frame, split_scan
 from aimass_pipeline.training.tracking import log_candidate
 
 COMPRESSION_SAMPLE = 1000
@@ -32,18 +36,26 @@ def _split(uc: UseCase):
         },
         ins={"table": uc.ins(uc.model_table)[uc.model_table]},
     )
-    def split(table: pd.DataFrame):
-        """Rows go to the holdout by a hash of their key: a row never changes sides as new batches land."""
-        train, holdout = split_frame(table, uc.contract.key, fraction=uc.spec.holdout_fraction)
+    def split(table: AnyTable):
+        """Rows go to the holdout by a hash of their key: a row never changes sides as new batches land.
+        A scanned table is split in DuckDB by the same rule."""
+        key, fraction = uc.contract.key, uc.spec.holdout_fraction
+        if isinstance(table, ScanTable):
+            sides = split_scan(table, key, Path(tempfile.mkdtemp(prefix="aimass-split-")), fraction)
+            train, holdout = sides.train, sides.holdout
+        else:
+            train, holdout = split_frame(table, key, fraction=fraction)
         for name, frame in (("training_set", train), ("frozen_holdout", holdout)):
-            counts = frame[LABEL].value_counts().sort_index()
             yield Output(
                 frame,
                 output_name=name,
                 metadata={
-                    "dagster/row_count": len(frame),
-                    "class_counts": {uc.contract.classes[int(k)]: int(v) for k, v in counts.items()},
-                    "batches": sorted(frame["batch_id"].unique().tolist()),
+                    "dagster/row_count": rows_of(frame),
+                    "read_path": path_of(table),
+                    "class_counts": {
+                        uc.contract.classes[int(k)]: v for k, v in value_counts(frame, LABEL).items()
+                    },
+                    "batches": sorted(str(b) for b in value_counts(frame, "batch_id")),
                 },
             )
 
@@ -64,20 +76,29 @@ def _candidate(uc: UseCase, family_name: str):
         kinds={"mlflow", family_name.split("_")[0]},
     )
     def candidate(
-        context: AssetExecutionContext, training_set: pd.DataFrame, tuned: dict, mlflow: MlflowResource
+        context: AssetExecutionContext,
+        training_set: AnyTable,
+        tuned: dict,
+        mlflow: MlflowResource,
     ) -> dict:
-        """Fit on the whole training set with the tuned parameters; compress where the spec's tolerance allows."""
+        """Fit on the whole training set with the tuned parameters; compress where the spec's tolerance allows.
+        Over training.max_rows rows XGBoost streams every row; other families fit on a seeded sample."""
         family = get_family(family_name)
-        X = training_set[uc.contract.feature_names]
-        y = training_set[LABEL].to_numpy()
-        estimator = family.build(uc.layout, len(uc.contract.classes), tuned["params"], uc.spec.seed)
-        estimator.fit(X, y)
+        features, n_classes = uc.contract.feature_names, len(uc.contract.classes)
+        max_rows, seed = uc.spec.training.max_rows, uc.spec.seed
+        frame = frame_of(training_set, max_rows, seed)
+        estimator = family.build(uc.layout, n_classes, tuned["params"], seed)
+        if isinstance(training_set, ScanTable) and family_name == "xgboost":
+            estimator = fit_xgboost_scan(estimator, training_set, frame, features, LABEL, n_classes)
+            fit_path, train_rows = FIT_PATH, training_set.rows
+        else:
+            estimator.fit(frame[features], frame[LABEL].to_numpy())
+            fit_path, train_rows = ("sample" if isinstance(training_set, ScanTable) else "frame"), len(frame)
+        X = frame[features]
         compression = None
         served = estimator
         if uc.spec.compression.enabled:
-            sample = training_set.sample(
-                n=min(COMPRESSION_SAMPLE, len(training_set)), random_state=uc.spec.seed
-            )
+            sample = frame.sample(n=min(COMPRESSION_SAMPLE, len(frame)), random_state=uc.spec.seed)
             compression = compress(
                 estimator,
                 sample[uc.contract.feature_names],
@@ -90,13 +111,14 @@ def _candidate(uc: UseCase, family_name: str):
                 served = compression.compressed
         client = mlflow.client()
         experiment_id = ensure_experiment(client, uc.name, mlflow.artifact_root)
-        batches = sorted(training_set["batch_id"].unique().tolist())
-        metrics = {"train_rows": float(len(training_set))}
+        batches = sorted(str(b) for b in value_counts(training_set, "batch_id"))
+        metrics = {"train_rows": float(train_rows), "training_set_rows": float(rows_of(training_set))}
         if tuned.get("cv_score") is not None:
             metrics[f"cv_{uc.spec.metric}"] = float(tuned["cv_score"])
         if compression is not None:
             metrics.update(compression.as_metrics())
-        dataset = mlflow_api.data.from_pandas(training_set, name=f"{uc.name}_training_set", targets=LABEL)
+        # A scanned training set is logged by the sample the other families fit on.
+        dataset = mlflow_api.data.from_pandas(frame, name=f"{uc.name}_training_set", targets=LABEL)
         run_id, model_uri = log_candidate(
             experiment_id=experiment_id,
             run_name=f"{family_name}-{context.run_id[:8]}",
@@ -114,12 +136,17 @@ def _candidate(uc: UseCase, family_name: str):
                 "aimass.compression": compression.method if compression and compression.kept else "none",
                 "dagster.run_id": context.run_id,
                 "aimass.data_batches": ",".join(batches),
+                "aimass.fit_path": fit_path,
+                "aimass.train_rows": str(train_rows),
+                "aimass.training_set_rows": str(rows_of(training_set)),
             },
         )
         context.add_output_metadata(
             {
                 "family": family_name,
-                "train_rows": len(training_set),
+                "fit_path": fit_path,
+                "train_rows": train_rows,
+                "training_set_rows": rows_of(training_set),
                 "params": MetadataValue.json(tuned["params"]),
                 "compression": compression.reason if compression else "disabled in the spec",
                 **({k: float(v) for k, v in compression.as_metrics().items()} if compression else {}),
@@ -160,15 +187,19 @@ def _ensemble(uc: UseCase):
         kinds={"mlflow", "scikitlearn"},
     )
     def ensemble(
-        context: AssetExecutionContext, training_set: pd.DataFrame, mlflow: MlflowResource, **fitted
+        context: AssetExecutionContext,
+        training_set: AnyTable,
+        mlflow: MlflowResource,
+        **fitted,
     ) -> dict:
         """The mean of every family's probabilities: often steadier than any one member, fitted on nothing new."""
         names = [candidate["family"] for candidate in fitted.values()]
         model = SoftVotingEnsemble(members=[c["model"] for c in fitted.values()], names=names)
-        X = training_set[uc.contract.feature_names]
+        frame = frame_of(training_set, uc.spec.training.max_rows, uc.spec.seed)
+        X = frame[uc.contract.feature_names]
         client = mlflow.client()
         experiment_id = ensure_experiment(client, uc.name, mlflow.artifact_root)
-        batches = sorted(training_set["batch_id"].unique().tolist())
+        batches = sorted(str(b) for b in value_counts(training_set, "batch_id"))
         run_id, model_uri = log_candidate(
             experiment_id=experiment_id,
             run_name=f"ensemble-{context.run_id[:8]}",
@@ -177,9 +208,9 @@ def _ensemble(uc: UseCase):
                 "members": ",".join(names),
                 "member_runs": ",".join(c["run_id"] for c in fitted.values()),
             },
-            metrics={"train_rows": float(len(training_set)), "members": float(len(names))},
+            metrics={"train_rows": float(rows_of(training_set)), "members": float(len(names))},
             example=X.head(20),
-            dataset=mlflow_api.data.from_pandas(training_set, name=f"{uc.name}_training_set", targets=LABEL),
+            dataset=mlflow_api.data.from_pandas(frame, name=f"{uc.name}_training_set", targets=LABEL),
             # Members may be ONNX heads or quantised torch modules, which skops cannot store.
             serialization="cloudpickle",
             code_version=code_version(),

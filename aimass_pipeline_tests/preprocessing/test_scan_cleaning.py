@@ -45,7 +45,9 @@ def test_scan_cleaning_equals_frame_cleaning(tmp_path: Path) -> None:
         if column in CREDIT_RISK.numeric_features:
             np.testing.assert_array_equal(left.to_numpy(float), right.to_numpy(float), err_msg=column)
         else:
-            assert left.where(left.notna(), None).tolist() == right.where(right.notna(), None).tolist(), column
+            assert left.where(left.notna(), None).tolist() == right.where(right.notna(), None).tolist(), (
+                column
+            )
 
 
 def test_scan_cleaning_names_the_file_and_rows_of_a_broken_rule(tmp_path: Path) -> None:
