@@ -116,4 +116,4 @@ def test_shipped_specs_load() -> None:
     assert specs["digits"].contract.feature_names[:2] == ["pixel_0_0", "pixel_0_1"]
     assert len(specs["digits"].contract.features) == 64
     assert specs["credit_risk"].budget("random_forest") == (4, 90.0)
-    assert specs["credit_risk"].training.max_rows == 50_000
+    assert specs["credit_risk"].training.max_rows == 20_000

@@ -134,7 +134,7 @@ class TrainingSpec(_Strict):
     """Above ``max_rows`` rows a table is scanned, not loaded (``core.scan``); XGBoost then trains on every
     row from an iterator, and the families that cannot scale fit on a seeded ``max_rows``-row sample."""
 
-    max_rows: int = Field(default=50_000, ge=1_000)
+    max_rows: int = Field(default=20_000, ge=1_000)
 
 
 class GateSpec(_Strict):
