@@ -2,6 +2,7 @@
 values come from the environment at run time only. A stage's own resources live in its ``resources.py``."""
 
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -104,6 +105,9 @@ class LakeIOManager(ConfigurableIOManager):
         elif isinstance(obj, pd.DataFrame):
             location = lake.write_parquet(obj, *parquet)
         else:
+            if isinstance(obj, ScanTable):
+                # A reference to stored files: the lake's credentials are added back on load, never stored.
+                obj = replace(obj, storage_options={})
             location = lake.write_bytes(pickle.dumps(obj), *pickled)
         # A value stored the other way by an earlier run must not shadow this one.
         stale = pickled if location == lake.path(*parquet) else parquet
@@ -140,7 +144,8 @@ class LakeIOManager(ConfigurableIOManager):
             raise FileNotFoundError(
                 f"{'/'.join(key_path)} is not stored: neither {lake.uri(*parquet)} nor .pkl"
             )
-        return pickle.loads(lake.read_bytes(*pickled))
+        value = pickle.loads(lake.read_bytes(*pickled))
+        return replace(value, storage_options=lake.storage_options) if isinstance(value, ScanTable) else value
 
     def load_input(self, context: InputContext) -> object:
         lake = self.lake.lake()
