@@ -1,78 +1,62 @@
-"""Write every served prediction to the lake, off the request path.
+"""Write every served prediction to the lake, off the request path while the buffer has room.
 
-``PredictionLogger.log`` only appends a reference to the request's records and outputs to an in-memory buffer
-under a lock; a daemon thread turns the buffer into Parquet every ``flush_interval_s`` seconds (and once more
-on ``close()``), one file per flush and hour:
+``PredictionLogger.log`` appends a reference to the request's records and outputs to an in-memory buffer
+under a lock; a daemon thread writes the buffer as Parquet every ``flush_interval_s`` seconds (and once more
+on ``close()``), one part per flush and hour (``prediction_parts.Part``):
 
-    predictions/<use_case>/date=YYYY-MM-DD/hour=HH/<YYYYmmddTHHMMSSffffffZ>-<uuid>.parquet
+    predictions/<use_case>/date=YYYY-MM-DD/hour=HH/<YYYYmmddTHHMMSSffffffZ>-<writer>-<seq>.parquet
 
 with the columns ``prediction_id, request_id, ts`` (UTC), ``model_name, model_version, inputs`` (the record as
 a JSON object), ``probability, label, probabilities`` (JSON, multiclass only, else null).
 
-What can be lost:
+Nothing lost while the lake takes writes:
 
-- a crash (SIGKILL, OOM, power loss) loses what is still buffered: at most one flush interval of predictions,
-  plus whatever earlier flushes failed to write (see next point). A clean stop (SIGTERM -> ``close()``) loses
-  nothing that can be written.
-- a failing flush (lake unreachable, credentials expired) is logged as an ERROR with its traceback and the rows
-  stay buffered for the next attempt; while the lake stays down the buffer is capped at ``max_buffer`` rows and
-  the oldest rows beyond it are dropped, counted in ``dropped_rows`` and reported to ``on_dropped`` (a
-  Prometheus counter in the service) -- serving never blocks or runs out of memory because the lake is down.
+- a full buffer (more than ``max_buffer`` rows) wakes the flush thread at once and the request that filled
+  it waits for the write (back-pressure), up to ``max_wait_s``, rather than the oldest rows being dropped;
+  a lake that takes longer than that to answer counts as down;
+- a failing write (lake unreachable, credentials expired) is logged as an ERROR with its traceback and its
+  part is kept, under its name, for the next flush. Only while the lake is down (from a failed write to
+  the next successful one) is the buffer capped at ``max_buffer`` rows: the oldest beyond it are dropped,
+  counted in ``dropped_rows`` and reported to ``on_dropped`` (a Prometheus counter in the service), so serving
+  never blocks on, or runs out of memory because of, a dead lake;
+- a crash (SIGKILL, OOM) loses what is still buffered: at most one flush interval of predictions plus what
+  waits for a down lake; a clean stop (SIGTERM -> ``close()``) flushes, and counts as dropped what it cannot.
 
-Each server worker has its own logger; the uuid in the file name keeps their files apart.
+Nothing written twice: a part's name is fixed when it is formed (first timestamp, the writer's id, a sequence
+number), so a retried write overwrites the same object; readers also de-duplicate by ``prediction_id``.
+Each server worker has its own writer id, which keeps their files apart.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import fsspec
-import pandas as pd
+
+from aimass_pipeline.core.prediction_parts import (
+    COLUMNS,
+    PREFIX,
+    Batch,
+    Part,
+    drop_oldest,
+    hour_of,
+    write_part,
+)
+
+__all__ = ["COLUMNS", "PREFIX", "PredictionLogger"]
 
 log = logging.getLogger(__name__)
 
-PREFIX = "predictions"
-COLUMNS = (
-    "prediction_id",
-    "request_id",
-    "ts",
-    "model_name",
-    "model_version",
-    "inputs",
-    "probability",
-    "label",
-    "probabilities",
-)
 
-
-@dataclass(frozen=True)
-class _Batch:
-    """One request, kept as the service handed it over: building rows is the flush thread's job."""
-
-    ts: datetime
-    request_id: str
-    model_name: str
-    model_version: str
-    records: list[dict[str, Any]]
-    outputs: list[dict[str, Any]]
-
-    def tail(self, n: int) -> _Batch:
-        return _Batch(
-            self.ts,
-            self.request_id,
-            self.model_name,
-            self.model_version,
-            self.records[-n:],
-            self.outputs[-n:],
-        )
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class PredictionLogger:
@@ -87,6 +71,8 @@ class PredictionLogger:
         storage_options: dict[str, Any] | None = None,
         on_dropped: Callable[[int], None] | None = None,
         start: bool = True,
+        clock: Callable[[], datetime] = _utc_now,
+        max_wait_s: float = 5.0,
     ) -> None:
         if flush_interval_s <= 0:
             raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
@@ -100,12 +86,24 @@ class PredictionLogger:
         self.flush_interval_s = flush_interval_s
         self.max_buffer = max_buffer
         self.on_dropped = on_dropped
+        self.clock = clock
+        self.max_wait_s = max_wait_s
         self.dropped_rows = 0
         self.failed_flushes = 0
-        self._buffer: deque[_Batch] = deque()
+        self.writer = uuid.uuid4().hex[:12]
+        self._seq = 0
+        # Requests not yet given to a part, then parts formed but not yet written (older than the buffer).
+        self._buffer: deque[Batch] = deque()
+        self._parts: deque[Part] = deque()
         self._rows = 0
+        self._failed_at: float | None = (
+            None  # monotonic time of the last failed write; None once one succeeds
+        )
         self._lock = threading.Lock()
-        # Serialises flushes: the thread's and close()'s must not write the same rows twice.
+        # Signalled after every flush: a request waiting for room in a full buffer re-checks.
+        self._flushed = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        # Serialises flushes: the thread's, close()'s and a full buffer's must not write the same part at once.
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._closed = False
@@ -117,6 +115,11 @@ class PredictionLogger:
     def buffered_rows(self) -> int:
         return self._rows
 
+    @property
+    def lake_down(self) -> bool:
+        """The last write failed (or did not answer within ``max_wait_s``); the next that succeeds clears it."""
+        return self._failed_at is not None
+
     def log(
         self,
         records: list[dict[str, Any]],
@@ -125,139 +128,145 @@ class PredictionLogger:
         model_version: str,
         request_id: str,
     ) -> None:
-        """Queue one request's predictions; ``records[i]`` produced ``outputs[i]``."""
+        """Queue one request's predictions; ``records[i]`` produced ``outputs[i]``. When that fills the
+        buffer, write it now (the caller waits) unless the lake is down, in which case the oldest go."""
         if len(records) != len(outputs):
             raise ValueError(f"{len(records)} records but {len(outputs)} outputs")
         if not records:
             return
-        batch = _Batch(datetime.now(UTC), request_id, model_name, model_version, records, outputs)
+        batch = Batch(self.clock(), request_id, model_name, model_version, records, outputs)
         with self._lock:
             self._buffer.append(batch)
             self._rows += len(records)
+            full = self._rows > self.max_buffer
+        if not full:
+            return
+        if not self.lake_down:
+            self._wait_for_room()
+        with self._lock:
             dropped = self._trim_locked()
         self._report_dropped(dropped)
+
+    def _wait_for_room(self) -> None:
+        """Back-pressure: have the buffer written now and wait (at most ``max_wait_s``) until it has room."""
+        if not self._thread.is_alive():  # no thread (start=False, or closed): the caller writes
+            self.flush()
+            return
+        self._wake.set()
+        deadline = time.monotonic() + self.max_wait_s
+        with self._flushed:
+            while self._rows > self.max_buffer and not self.lake_down:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    # A lake this slow to answer is as good as down: the cap applies, the request goes on.
+                    log.error(
+                        "prediction log: no flush within %.1f s; treating the lake as down", self.max_wait_s
+                    )
+                    self._failed_at = time.monotonic()
+                    return
+                self._flushed.wait(left)
 
     def flush(self) -> int:
-        """Write everything buffered now; return the rows written. What fails stays buffered."""
+        """Write everything buffered now, oldest part first; return the rows written. A part that fails
+        stays, with its name, for the next flush, and so does every part after it."""
         with self._flush_lock:
             with self._lock:
-                batches, self._buffer = list(self._buffer), deque()
-                self._rows = 0
-            by_hour: dict[datetime, list[_Batch]] = {}
-            for batch in batches:
-                by_hour.setdefault(batch.ts.replace(minute=0, second=0, microsecond=0), []).append(batch)
+                self._form_parts_locked()
+                pending = list(self._parts)
             written = 0
-            for hour in sorted(by_hour):
+            for part in pending:
+                with self._lock:
+                    if not any(p is part for p in self._parts):
+                        continue  # dropped meanwhile (lake down, buffer full)
+                    batches, generation = list(part.batches), part.generation
                 try:
-                    written += self._write(hour, by_hour[hour])
+                    write_part(self.fs, self.base, part.name, batches, local=self._local)
                 except Exception:
-                    # Only this hour's file and later ones are retried: rewriting the hours already
-                    # written would duplicate their rows.
-                    self._requeue([b for h in sorted(by_hour) if h >= hour for b in by_hour[h]])
+                    self._failed(part)
                     break
+                with self._lock:
+                    self._failed_at = None
+                    # A part trimmed while it was written keeps its place: what is left overwrites it next time.
+                    if part.generation == generation:
+                        self._parts.remove(part)
+                        self._rows -= part.rows
+                        written += part.rows
+            with self._flushed:
+                self._flushed.notify_all()
             return written
 
-    def _requeue(self, batches: list[_Batch]) -> None:
-        self.failed_flushes += 1
-        rows = sum(len(b.records) for b in batches)
-        log.exception(
-            "prediction log: could not write %d rows to %s; keeping them for the next flush",
-            rows,
-            self.fs.unstrip_protocol(self.base),
-        )
-        with self._lock:
-            # Older than anything logged meanwhile, so back in front; the cap then drops the oldest.
-            self._buffer.extendleft(reversed(batches))
-            self._rows += rows
-            dropped = self._trim_locked()
-        self._report_dropped(dropped)
-
     def close(self, timeout_s: float = 30.0) -> None:
-        """Stop the thread and flush what is left; idempotent."""
+        """Stop the thread and flush what is left; what cannot be written is counted as dropped. Idempotent."""
         if self._closed:
             return
         self._closed = True
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
         self.flush()
-        if self._rows:
-            log.error("prediction log: %d rows could not be written before shutdown and are lost", self._rows)
+        with self._lock:
+            lost, self._rows = self._rows, 0
+            self._buffer.clear()
+            self._parts.clear()
+            self.dropped_rows += lost
+        if lost:
+            log.error("prediction log: %d rows could not be written before shutdown and are lost", lost)
+            self._report_dropped(lost, logged=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.flush_interval_s):
+        while not self._stop.is_set():
+            # Every interval, or at once when a request finds the buffer full.
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
             try:
                 self.flush()
             except Exception:  # flush() handles write errors; this keeps the thread alive on anything else
                 log.exception("prediction log: flush thread error")
 
+    def _form_parts_locked(self) -> None:
+        by_hour: dict[datetime, list[Batch]] = {}
+        for batch in self._buffer:
+            by_hour.setdefault(hour_of(batch), []).append(batch)
+        self._buffer.clear()
+        for hour in sorted(by_hour):
+            self._seq += 1
+            self._parts.append(Part.form(by_hour[hour], self.writer, self._seq))
+
+    def _failed(self, part: Part) -> None:
+        self.failed_flushes += 1
+        self._failed_at = time.monotonic()
+        log.exception(
+            "prediction log: could not write %d rows to %s/%s; keeping them for the next flush (%d rows waiting)",
+            part.rows,
+            self.fs.unstrip_protocol(self.base),
+            part.name,
+            self._rows,
+        )
+        with self._lock:
+            dropped = self._trim_locked()
+        self._report_dropped(dropped)
+
     def _trim_locked(self) -> int:
-        dropped = 0
-        while self._rows > self.max_buffer:
-            oldest = self._buffer[0]
-            excess = self._rows - self.max_buffer
-            if len(oldest.records) <= excess:
-                self._buffer.popleft()
-                n = len(oldest.records)
-            else:
-                self._buffer[0] = oldest.tail(len(oldest.records) - excess)
-                n = excess
-            self._rows -= n
-            dropped += n
+        """Drop the oldest rows beyond ``max_buffer``: called only after a write failed or while it fails."""
+        dropped = drop_oldest(self._parts, self._buffer, self._rows - self.max_buffer)
+        self._rows -= dropped
         self.dropped_rows += dropped
         return dropped
 
-    def _report_dropped(self, dropped: int) -> None:
+    def _report_dropped(self, dropped: int, logged: bool = False) -> None:
         if not dropped:
             return
-        log.error(
-            "prediction log: buffer full (%d rows), dropped the %d oldest predictions",
-            self.max_buffer,
-            dropped,
-        )
+        if not logged:
+            log.error(
+                "prediction log: lake down and buffer full (%d rows), dropped the %d oldest predictions",
+                self.max_buffer,
+                dropped,
+            )
         if self.on_dropped is not None:
             try:
                 self.on_dropped(dropped)
             except Exception:
                 log.exception("prediction log: on_dropped callback failed")
-
-    def _frame(self, batches: list[_Batch]) -> pd.DataFrame:
-        rows = [
-            {
-                "prediction_id": out["prediction_id"],
-                "request_id": batch.request_id,
-                "ts": batch.ts,
-                "model_name": batch.model_name,
-                "model_version": batch.model_version,
-                "inputs": json.dumps(record, default=str),
-                "probability": float(out["probability"]),
-                "label": str(out["label"]),
-                "probabilities": json.dumps(out["probabilities"]) if out.get("probabilities") else None,
-            }
-            for batch in batches
-            for record, out in zip(batch.records, batch.outputs, strict=True)
-        ]
-        frame = pd.DataFrame(rows, columns=list(COLUMNS))
-        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-        # An all-null column would otherwise be written as Parquet type "null" and clash with later files.
-        frame["probabilities"] = frame["probabilities"].astype("string")
-        return frame
-
-    def _write(self, hour: datetime, batches: list[_Batch]) -> int:
-        frame = self._frame(batches)
-        folder = f"{self.base}/date={hour:%Y-%m-%d}/hour={hour:%H}"
-        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}.parquet"
-        data = frame.to_parquet(index=False)
-        self.fs.makedirs(folder, exist_ok=True)
-        if self._local:
-            # A local write is not atomic: a reader listing the folder could see half a file. Dot-files are
-            # skipped by pyarrow/duckdb dataset readers, and the rename is atomic.
-            tmp = f"{folder}/.{name}.tmp"
-            with self.fs.open(tmp, "wb") as handle:
-                handle.write(data)
-            self.fs.mv(tmp, f"{folder}/{name}")
-        else:
-            # Object stores publish a whole object or nothing.
-            with self.fs.open(f"{folder}/{name}", "wb") as handle:
-                handle.write(data)
-        return len(frame)

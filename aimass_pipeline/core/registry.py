@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -14,7 +15,9 @@ from aimass_pipeline.core.scoring import DEFAULT_THRESHOLD
 CHAMPION = "champion"
 PREVIOUS = "previous"
 CODE_VERSION_TAG = "aimass.code_version"
-# A registered version's decision threshold on P(positive class); DEFAULT_THRESHOLD when untagged.
+# A registered version's decision threshold on P(positive class). The documented rule: an untagged version
+# (registered before thresholds were tuned, or by hand) uses DEFAULT_THRESHOLD; a tag that is not a number in
+# [0, 1] is an error, never the default.
 THRESHOLD_TAG = "threshold"
 # What the registry answers for a missing model (RESOURCE_DOES_NOT_EXIST) or alias (INVALID_PARAMETER_VALUE);
 # anything else (a database down, ...) is not "no champion" and propagates.
@@ -41,12 +44,26 @@ def _sqlite_path(tracking_uri: str) -> Path | None:
     return Path(unquote(tracking_uri[len(prefix) :].split("?", 1)[0]))
 
 
-def threshold_of(tags: dict[str, str]) -> float:
-    """The version's decision threshold; an untagged or unreadable tag gives the default, 0.5."""
-    try:
-        return float(tags.get(THRESHOLD_TAG, DEFAULT_THRESHOLD))
-    except ValueError:
+class MalformedThresholdError(ValueError):
+    """A registered version's ``threshold`` tag is not a number in [0, 1]."""
+
+
+def threshold_of(tags: dict[str, str], version: str) -> float:
+    """The decision threshold of ``version`` (e.g. ``"credit_risk version 3"``, for the error): its tag, or
+    DEFAULT_THRESHOLD when it has none; a malformed tag raises MalformedThresholdError naming both."""
+    if THRESHOLD_TAG not in tags:
         return DEFAULT_THRESHOLD
+    raw = tags[THRESHOLD_TAG]
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise MalformedThresholdError(
+            f"{version}: tag {THRESHOLD_TAG!r} is {raw!r}, not a number in [0, 1]; fix it with "
+            f"MlflowClient().set_model_version_tag(name, version, {THRESHOLD_TAG!r}, <value>)"
+        )
+    return value
 
 
 def ensure_store(tracking_uri: str) -> None:

@@ -88,7 +88,7 @@ def resolve_champion(settings: Settings, use_case: str) -> Champion:
         use_case=use_case,
         version=str(version.version),
         run_id=version.run_id or "",
-        threshold=threshold_of(version.tags),
+        threshold=threshold_of(version.tags, f"{use_case} version {version.version}"),
         spec=spec,
     )
 

@@ -20,7 +20,7 @@ from aimass_pipeline.monitoring.reports import (
     compare_predictions,
     too_few,
 )
-from aimass_pipeline.monitoring.served import read_predictions
+from aimass_pipeline.monitoring.served import predictions_by_id, read_predictions
 from aimass_pipeline.orchestration.resources import LabelsZoneResource, LakeResource, MlflowResource
 from aimass_pipeline.orchestration.use_case import MONITORING_GROUP, UseCase
 
@@ -134,14 +134,21 @@ def build_monitoring(uc: UseCase) -> list:
         context: AssetExecutionContext,
         served_predictions: pd.DataFrame,
         labels: LabelsZoneResource,
+        lake: LakeResource,
         mlflow: MlflowResource,
     ) -> dict:
-        """The spec's metric on served predictions whose outcome landed in the labels zone; retraining is
+        """The spec's metric on served predictions (any time, not only the window) whose outcome landed in the
+        labels zone; retraining is
         recommended when the champion's live score, on enough labelled rows, falls below the gate's floor."""
         folder = labels.location(uc.name)
         landed = read_labels(folder, uc.contract.target, classes)
         version, _ = _champion_window(uc, served_predictions, mlflow)
-        result = live_performance(served_predictions, landed, uc.contract.target, classes, uc.spec.metric)
+        # Outcomes land months after the prediction: join them to the whole log, not the window.
+        store = lake.lake()
+        labelled = predictions_by_id(store.fs, store.root, uc.name, landed["prediction_id"])
+        result = live_performance(
+            labelled, landed, uc.contract.target, classes, uc.spec.metric, rows_served=len(served_predictions)
+        )
         champion = result.by_version.get(str(version), {"rows": 0, "value": None})
         enough = champion["rows"] >= monitoring.min_rows
         below = enough and champion["value"] is not None and champion["value"] < uc.spec.gate.floor

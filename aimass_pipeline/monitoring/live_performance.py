@@ -119,10 +119,16 @@ def _score(metric: str, matched: pd.DataFrame, target: str, classes: list[str]) 
 
 
 def live_performance(
-    predictions: pd.DataFrame, labels: pd.DataFrame, target: str, classes: list[str], metric: str
+    predictions: pd.DataFrame,
+    labels: pd.DataFrame,
+    target: str,
+    classes: list[str],
+    metric: str,
+    rows_served: int | None = None,
 ) -> LivePerformance:
     """ROC AUC of the served probability (binary) or accuracy of the served label (multiclass) on the
-    predictions whose outcome has landed, overall and per model version."""
+    predictions whose outcome has landed, overall and per model version; one row per ``prediction_id``.
+    ``rows_served`` (default: the predictions given) is what the report calls served in the window."""
     for column in (PREDICTION_ID, "probability", "label", "model_version"):
         if column not in predictions.columns:
             raise DataContractError(
@@ -131,10 +137,13 @@ def live_performance(
                 rule="unknown_column",
                 column=column,
             )
+    # A prediction logged twice (a retried flush) is one prediction.
+    predictions = predictions.drop_duplicates(PREDICTION_ID)
     matched = predictions.merge(labels[[PREDICTION_ID, target]], on=PREDICTION_ID, how="inner")
     value, reason = _score(metric, matched, target, classes)
     by_version = {}
     for version, group in matched.groupby("model_version"):
         version_value, _ = _score(metric, group, target, classes)
         by_version[str(version)] = {"rows": len(group), "value": version_value}
-    return LivePerformance(metric, value, len(predictions), len(labels), len(matched), reason, by_version)
+    served = len(predictions) if rows_served is None else rows_served
+    return LivePerformance(metric, value, served, len(labels), len(matched), reason, by_version)

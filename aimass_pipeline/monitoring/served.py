@@ -1,13 +1,31 @@
-"""The prediction log read back: what a use case served in a window of time."""
+"""The prediction log read back: what a use case served in a window of time, or the predictions a set of
+labels names, whenever they were served. Both read one row per ``prediction_id``: a part written twice
+(a retried flush) counts once."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
 
 from aimass_pipeline.core.prediction_log import COLUMNS, PREFIX
+
+
+def _empty() -> pd.DataFrame:
+    empty = pd.DataFrame({name: pd.Series(dtype=object) for name in COLUMNS})
+    empty["ts"] = pd.to_datetime(empty["ts"], utc=True)
+    empty["probability"] = empty["probability"].astype(float)
+    return empty
+
+
+def _one_per_id(frame: pd.DataFrame) -> pd.DataFrame:
+    # The earliest copy wins; copies of one prediction carry the same values.
+    ordered = frame.sort_values("ts", kind="stable")
+    return ordered.drop_duplicates("prediction_id", keep="first").reset_index(drop=True)
 
 
 def read_predictions(fs: Any, root: str, use_case: str, start: datetime, end: datetime) -> pd.DataFrame:
@@ -25,10 +43,22 @@ def read_predictions(fs: Any, root: str, use_case: str, start: datetime, end: da
                         frames.append(pd.read_parquet(handle))
         hour += timedelta(hours=1)
     if not frames:
-        empty = pd.DataFrame({name: pd.Series(dtype=object) for name in COLUMNS})
-        empty["ts"] = pd.to_datetime(empty["ts"], utc=True)
-        empty["probability"] = empty["probability"].astype(float)
-        return empty
+        return _empty()
     frame = pd.concat(frames, ignore_index=True)
     in_span = (frame["ts"] >= pd.Timestamp(start)) & (frame["ts"] < pd.Timestamp(end))
-    return frame.loc[in_span].sort_values("ts", kind="stable").reset_index(drop=True)
+    return _one_per_id(frame.loc[in_span])
+
+
+def predictions_by_id(fs: Any, root: str, use_case: str, ids: Iterable[str]) -> pd.DataFrame:
+    """The logged predictions whose id is in ``ids``, from the whole log (a label may land months after its
+    prediction): one filtered scan over every Parquet part, so memory holds the matches, not the log."""
+    base = "/".join([root.rstrip("/"), PREFIX, use_case])
+    wanted = pa.array(sorted({str(i) for i in ids}), type=pa.string())
+    if not len(wanted) or not fs.exists(base):
+        return _empty()
+    # pyarrow skips dot-files (a local flush still being written) by default.
+    dataset = ds.dataset(base, filesystem=fs, format="parquet")
+    table = dataset.to_table(columns=list(COLUMNS), filter=ds.field("prediction_id").isin(wanted))
+    if not table.num_rows:
+        return _empty()
+    return _one_per_id(table.to_pandas())

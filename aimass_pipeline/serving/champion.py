@@ -71,7 +71,12 @@ def load_version(tracking_uri: str, name: str, version: str) -> ServedModel:
     client = registry.registry_client(tracking_uri)
     mv = client.get_model_version(name, version)
     model = registry.load_model(client.get_model_version_download_uri(name, version))
-    return ServedModel(single_threaded(model), name, str(mv.version), registry.threshold_of(mv.tags))
+    return ServedModel(
+        single_threaded(model),
+        name,
+        str(mv.version),
+        registry.threshold_of(mv.tags, f"{name} version {mv.version}"),
+    )
 
 
 def with_retries(what: str, attempt: Callable[[], T], retries: int, backoff_s: float = 1.0) -> T:

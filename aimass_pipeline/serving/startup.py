@@ -12,6 +12,7 @@ from typing import Any
 import bentoml
 
 from aimass_pipeline.core.prediction_log import PredictionLogger
+from aimass_pipeline.core.registry import THRESHOLD_TAG, threshold_of
 from aimass_pipeline.core.specs import UseCaseSpec, load_specs
 from aimass_pipeline.serving.champion import registry_champion, with_retries
 from aimass_pipeline.serving.schema import BentoArgs
@@ -19,7 +20,9 @@ from aimass_pipeline.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_USE_CASE = "credit_risk"
+
+class StartupConfigError(ValueError):
+    """Nothing names the use case to serve, or what names it is not a known use case."""
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,26 @@ class Startup:
 def resolve_startup(args: BentoArgs, settings: ServingSettings) -> Startup:
     """The bento's arguments win over the environment: a stray ``AIMASS_BENTO_MODEL`` must not make a bento
     built from version 3 quietly serve version 5."""
-    use_case = args.use_case or settings.use_case or DEFAULT_USE_CASE
+    use_case = args.use_case or settings.use_case
+    if not use_case:
+        # No fallback use case: a server started without one would answer with some other model's contract.
+        raise StartupConfigError(
+            "nothing names the use case to serve: the bento has no 'use_case' argument and AIMASS_USE_CASE "
+            "is unset (serve a built bento with `aimass serve <use_case>`, or set AIMASS_USE_CASE)"
+        )
     model_tag = args.model_tag or settings.model_tag or f"{use_case}:latest"
     # A built bento carries its spec, so it serves the contract it was trained under, also for use cases
     # defined outside the package.
-    spec = UseCaseSpec.model_validate(args.spec) if args.spec else load_specs()[use_case]
+    if args.spec:
+        spec = UseCaseSpec.model_validate(args.spec)
+    else:
+        specs = load_specs()
+        if use_case not in specs:
+            raise StartupConfigError(
+                f"use case {use_case!r} (from {'the bento' if args.use_case else 'AIMASS_USE_CASE'}) has no "
+                f"spec; known: {', '.join(sorted(specs))}"
+            )
+        spec = specs[use_case]
     return Startup(use_case, model_tag, spec, settings)
 
 
@@ -63,10 +81,19 @@ def require_model_stores(startup: Startup) -> Any:
         lambda: _stored_model(startup.model_tag),
         settings.startup_retries,
     )
+    # A malformed threshold fails here, in the serve process, rather than in a worker BentoML restarts forever.
+    bento_threshold(stored)
     if startup.follows_champion:
         champion = registry_champion(settings.tracking_uri, startup.use_case, settings.startup_retries)
         log.info("%s: the registry's champion is version %s", startup.use_case, champion)
     return stored
+
+
+def bento_threshold(stored: Any) -> float:
+    """The threshold the bento's model was built with (its registry tag, copied at build): the registry's rule."""
+    metadata = stored.info.metadata
+    given = {THRESHOLD_TAG: str(metadata[THRESHOLD_TAG])} if THRESHOLD_TAG in metadata else {}
+    return threshold_of(given, f"bento model {stored.tag}")
 
 
 def prediction_logger(

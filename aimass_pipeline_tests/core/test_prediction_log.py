@@ -111,19 +111,19 @@ def test_a_failed_flush_logs_an_error_and_keeps_the_rows(
     assert list(_read(tmp_path)["prediction_id"]) == ["p0", "p1", "p2", "p3"]
 
 
-def test_the_buffer_is_capped_and_drops_the_oldest(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_full_buffer_is_flushed_by_the_request_that_fills_it(tmp_path: Path) -> None:
     reported: list[int] = []
     logger = PredictionLogger(str(tmp_path), USE_CASE, max_buffer=5, on_dropped=reported.append, start=False)
     logger.log(*_request(3), model_name="m", model_version="1", request_id="r1")
+    assert not _files(tmp_path)
     logger.log(*_request(3, start=3), model_name="m", model_version="1", request_id="r2")
-    logger.log(*_request(2, start=6), model_name="m", model_version="1", request_id="r3")
 
-    assert logger.buffered_rows == 5
-    assert logger.dropped_rows == 3
-    assert reported == [1, 2]
-    assert "dropped the 1 oldest" in caplog.text
+    assert len(_files(tmp_path)) == 1 and logger.buffered_rows == 0, "6 > 5 rows: written by that log() call"
+    logger.log(*_request(2, start=6), model_name="m", model_version="1", request_id="r3")
+    assert logger.buffered_rows == 2
     logger.flush()
-    assert list(_read(tmp_path)["prediction_id"]) == ["p3", "p4", "p5", "p6", "p7"]
+    assert logger.dropped_rows == 0 and reported == []
+    assert list(_read(tmp_path)["prediction_id"]) == _ids(8, 0)
 
 
 def test_a_failed_flush_respects_the_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,3 +143,86 @@ def test_mismatched_lengths_are_refused(tmp_path: Path) -> None:
     records, outputs = _request(2)
     with pytest.raises(ValueError, match="2 records but 1 outputs"):
         logger.log(records, outputs[:1], model_name="m", model_version="1", request_id="r")
+
+
+def _ids(n: int, start: int) -> list[str]:
+    return [f"p{i}" for i in range(start, start + n)]
+
+
+def test_three_full_requests_in_one_interval_lose_nothing_while_the_lake_is_up(tmp_path: Path) -> None:
+    """Fault 1: a full buffer is flushed (the caller waits: back-pressure), never trimmed, while the lake
+    takes writes; every id can be traced with the lookup `aimass trace` uses."""
+    from aimass_pipeline.core.lake import Lake
+    from aimass_pipeline.core.lineage import find_prediction
+
+    reported: list[int] = []
+    # One interval longer than the test: the three requests all land inside it.
+    logger = PredictionLogger(str(tmp_path), USE_CASE, flush_interval_s=3600, on_dropped=reported.append)
+    try:
+        for k in range(3):
+            logger.log(
+                *_request(10_000, start=k * 10_000), model_name="m", model_version="1", request_id=f"r{k}"
+            )
+    finally:
+        logger.close()
+
+    assert logger.dropped_rows == 0 and reported == [], f"dropped {logger.dropped_rows} rows with the lake up"
+    written = _read(tmp_path)
+    assert len(written) == 30_000 and set(written["prediction_id"]) == set(_ids(30_000, 0))
+    lake = Lake(str(tmp_path))
+    # The trace lookup itself on the first and last id of every request and a seeded sample of the rest.
+    sample = [f"p{k * 10_000}" for k in range(3)] + [f"p{k * 10_000 + 9_999}" for k in range(3)]
+    rng = __import__("random").Random(11)
+    sample += [f"p{rng.randrange(30_000)}" for _ in range(10)]
+    for pid in sample:
+        use_case, row, _ = find_prediction(lake, pid)
+        assert (use_case, row["prediction_id"]) == (USE_CASE, pid)
+
+
+def test_rows_are_dropped_only_while_the_lake_is_down_and_each_is_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reported: list[int] = []
+    logger = PredictionLogger(str(tmp_path), USE_CASE, max_buffer=10, on_dropped=reported.append, start=False)
+    real_open = logger.fs.open
+    monkeypatch.setattr(logger.fs, "open", lambda *a, **k: (_ for _ in ()).throw(OSError("down")))
+    logger.log(*_request(8), model_name="m", model_version="1", request_id="r0")
+    logger.log(*_request(8, start=8), model_name="m", model_version="1", request_id="r1")
+
+    assert logger.dropped_rows == 6 and sum(reported) == 6
+    assert logger.buffered_rows == 10
+
+    monkeypatch.setattr(logger.fs, "open", real_open)
+    assert logger.flush() == 10  # the thread's next attempt
+    logger.log(*_request(8, start=16), model_name="m", model_version="1", request_id="r2")
+    logger.close()
+    assert logger.dropped_rows == 6, "the lake is back: nothing more is dropped"
+    assert list(
+        _read(tmp_path).sort_values("prediction_id", key=lambda s: s.str[1:].astype(int))["prediction_id"]
+    ) == _ids(18, 6)
+
+
+def test_a_retried_flush_rewrites_the_same_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fault 8: a write that reached the lake but reported an error (a timeout after the upload) is retried
+    under the same name, so the part counts once."""
+    logger = PredictionLogger(str(tmp_path), USE_CASE, start=False)
+    logger.log(*_request(5), model_name="m", model_version="1", request_id="r0")
+    real_mv = logger.fs.mv
+    calls = {"n": 0}
+
+    def written_but_reported_failed(*args: Any, **kwargs: Any) -> Any:
+        real_mv(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("timed out after the object was stored")
+
+    monkeypatch.setattr(logger.fs, "mv", written_but_reported_failed)
+    assert logger.flush() == 0
+    logger.log(*_request(2, start=5), model_name="m", model_version="1", request_id="r1")
+    logger.close()
+
+    frame = _read(tmp_path)
+    assert frame["prediction_id"].value_counts().max() == 1, (
+        f"{len(frame)} rows for 7 predictions in {len(_files(tmp_path))} files"
+    )
+    assert sorted(frame["prediction_id"]) == sorted(_ids(7, 0))

@@ -1,6 +1,8 @@
 """The monitoring assets on a real home: a registry champion, its drift reference in the lake, predictions
 written by the real PredictionLogger, labels in the landing zone; then the drift sensor on the result."""
 
+import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -121,3 +123,27 @@ def test_too_few_rows_materialise_without_a_verdict(home) -> None:
         assert not outputs[name]["retrain_recommended"]
         assert "only 20 predictions by version 1" in outputs[name]["reason"]
     assert "plot" not in metadata["feature_drift"]
+
+
+def test_a_label_landing_90_days_late_is_scored_and_a_re_flushed_part_counts_once(home) -> None:
+    """Fault 8: outcomes arrive months after the prediction, far outside ``window_hours``; labels are joined
+    to the whole prediction log. A part written twice (a retried flush under another name) counts once."""
+    settings, unseen = home
+    rows = unseen.iloc[:SERVED]
+    long_ago = datetime.now(UTC) - timedelta(days=90)
+    ids = serve(settings, rows, "1", at=long_ago)
+    [part] = (Path(settings.lake_url) / "predictions" / UC.name).glob("date=*/hour=*/*.parquet")
+    shutil.copy(part, part.with_name("re-flushed-" + part.name))
+    labels = settings.labels_root / UC.name
+    labels.mkdir(parents=True)
+    pd.DataFrame({"prediction_id": ids[:300], "Status": rows["Status"].iloc[:300]}).to_csv(
+        labels / "outcomes.csv", index=False
+    )
+
+    with DagsterInstance.get() as instance:
+        outputs, metadata = _materialize(settings, instance)
+
+    live = outputs["live_performance"]
+    assert live["rows_matched"] == 300, f"{live['rows_matched']} of 300 late labels matched: {live['reason']}"
+    assert live["by_version"]["1"]["rows"] == 300 and 0.5 < live["value"] < 1.0
+    assert metadata["served_predictions"]["dagster/row_count"].value == 0, "90 days ago is outside the window"

@@ -1,5 +1,6 @@
 """A credit_risk champion with its drift reference, and served traffic written by the real PredictionLogger."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,10 @@ def shift(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def serve(settings: Settings, rows: pd.DataFrame, version: str) -> list[str]:
-    logger = PredictionLogger(settings.lake_url, UC.name, start=False)
+def serve(settings: Settings, rows: pd.DataFrame, version: str, at: datetime | None = None) -> list[str]:
+    """Log ``rows`` as served by ``version`` now, or at ``at`` (UTC)."""
+    clock = (lambda: at) if at is not None else (lambda: datetime.now(UTC))
+    logger = PredictionLogger(settings.lake_url, UC.name, start=False, clock=clock)
     records = rows[FEATURES].astype(object).where(rows[FEATURES].notna(), None).to_dict("records")
     proba = score(rows)
     ids = [f"v{version}-row{i}" for i in rows.index]

