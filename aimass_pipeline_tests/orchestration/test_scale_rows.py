@@ -94,4 +94,5 @@ def test_200k_rows_take_the_scan_path_under_a_memory_bound(tmp_path: Path) -> No
         "credit_scale", "champion"
     )
     assert float(champion.tags["holdout.roc_auc"]) > 0.78
+    print(f"scale run: peak RSS {measured['peak_mib']:.0f} MiB")
     assert measured["peak_mib"] < PEAK_RSS_BOUND_MIB, f"peak RSS {measured['peak_mib']:.0f} MiB"
