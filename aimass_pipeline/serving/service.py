@@ -61,9 +61,8 @@ from pydantic import Field, create_model
 from starlette.requests import Request
 from threadpoolctl import threadpool_limits
 
-from aimass_pipeline.core.registry import load_model
 from aimass_pipeline.core.scoring import predicted_classes
-from aimass_pipeline.serving.champion import ChampionFollower, ServedModel, single_threaded
+from aimass_pipeline.serving.champion import ChampionFollower, ServedModel, load_served, single_threaded
 from aimass_pipeline.serving.config import SERVICE_CONFIG
 from aimass_pipeline.serving.guards import ApiKeyMiddleware, RejectedInputWithoutTraceback, ServiceMetrics
 from aimass_pipeline.serving.request_limits import RequestGuardMiddleware
@@ -71,9 +70,11 @@ from aimass_pipeline.serving.schema import (
     BatchPrediction,
     BentoArgs,
     PredictResponse,
+    example_record,
     record_model,
     request_model,
 )
+from aimass_pipeline.serving.served_model import RefusalHeaderMiddleware, model_frame, refusal_gauge
 from aimass_pipeline.serving.startup import (
     bento_threshold,
     prediction_logger,
@@ -140,7 +141,7 @@ class ChampionService:
         stored = require_model_stores(STARTUP)
         metadata = stored.info.metadata
         initial = ServedModel(
-            model=single_threaded(load_model(stored.path_of("mlflow_model"))),
+            model=single_threaded(load_served(stored.path_of("mlflow_model"), SETTINGS.signing_key)),
             name=str(metadata.get("registered_model_name", CONTRACT.use_case)),
             version=str(metadata.get("model_version", stored.tag.version)),
             threshold=bento_threshold(stored),
@@ -158,7 +159,16 @@ class ChampionService:
         # held (0.1-1 s here), stalling every request in flight; they live as long as the process.
         gc.collect()
         gc.freeze()
-        self.follower = ChampionFollower(initial, SETTINGS.tracking_uri, SETTINGS.poll_s)
+        # rel-gate (issue 11 fault 3): every new champion is vetted against the served schema first.
+        self.follower = ChampionFollower(
+            initial,
+            SETTINGS.tracking_uri,
+            SETTINGS.poll_s,
+            signing_key=SETTINGS.signing_key,
+            offered=CONTRACT,
+            record=example_record(CONTRACT),
+            on_refuse=refusal_gauge(self.metrics.champion_refused, CONTRACT.use_case),
+        )
         if STARTUP.follows_champion:
             self.follower.start()
         else:
@@ -192,7 +202,8 @@ class ChampionService:
     def _score(
         self, served: ServedModel, rows: list[dict[str, Any]], request_id: str
     ) -> list[dict[str, Any]]:
-        proba = np.asarray(served.model.predict_proba(self._frame(rows)), dtype=float)
+        frame = model_frame(served, self._frame(rows))  # the columns the served version was trained on
+        proba = np.asarray(served.model.predict_proba(frame), dtype=float)
         classes = CONTRACT.classes
         labels = [classes[k] for k in predicted_classes(proba, served.threshold)]
         # Plain dicts, not Prediction objects: the prediction log keeps them as they are, and pydantic
@@ -269,3 +280,4 @@ class ChampionService:
 # Outermost first: the key is checked before the body is read.
 ChampionService.add_asgi_middleware(ApiKeyMiddleware, key=SETTINGS.api_key)
 ChampionService.add_asgi_middleware(RequestGuardMiddleware, max_body_bytes=SETTINGS.max_body_bytes)
+ChampionService.add_asgi_middleware(RefusalHeaderMiddleware)

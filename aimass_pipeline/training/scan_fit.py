@@ -3,6 +3,8 @@ matrix holds quantised bins (one byte per value) instead of the float frame."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import xgboost as xgb
@@ -16,13 +18,16 @@ FIT_PATH = "quantile_dmatrix_iterator"
 class _Batches(xgb.DataIter):
     """The training set's batches through the pipeline's fitted encoder."""
 
-    def __init__(self, table: ScanTable, encode: Pipeline, features: list[str], label: str) -> None:
+    def __init__(self, table: ScanTable, encode: Pipeline, features: list[str], label: str, keep, key: str):
         self._table, self._encode, self._features, self._label = table, encode, features, label
+        self._keep, self._key = keep, key
         self._batches = None
+        self.rows, self._passes = 0, 0
         super().__init__()
 
     def reset(self) -> None:
-        self._batches = self._table.batches([*self._features, self._label])
+        self._passes += 1
+        self._batches = self._table.batches(list(dict.fromkeys([self._key, *self._features, self._label])))
 
     def next(self, input_data) -> bool:
         if self._batches is None:
@@ -31,6 +36,10 @@ class _Batches(xgb.DataIter):
         if batch is None:
             return False
         frame = batch.to_pandas()
+        if self._keep is not None:
+            frame = frame.loc[self._keep(frame)]
+        if self._passes <= 1:
+            self.rows += len(frame)
         encoded = np.asarray(self._encode.transform(frame[self._features]), dtype=np.float32)
         input_data(data=encoded, label=frame[self._label].to_numpy())
         return True
@@ -43,8 +52,12 @@ def fit_xgboost_scan(
     features: list[str],
     label: str,
     n_classes: int,
-) -> Pipeline:
-    """Fit an unfitted xgboost family pipeline on every row of ``table``.
+    *,
+    key: str,
+    keep: Callable[[pd.DataFrame], np.ndarray] | None = None,
+) -> tuple[Pipeline, int]:
+    """Fit an unfitted xgboost family pipeline on every row of ``table`` that ``keep`` keeps (all by
+    default); returns it and the number of rows it was fitted on.
 
     The steps before the model (ratios, encoder) are fitted on ``sample``: they learn only the category
     levels (the contract fixes them) and pass numbers through. The model trains on all rows streamed."""
@@ -54,7 +67,8 @@ def fit_xgboost_scan(
     params = model.get_xgb_params()
     if n_classes > 2:
         params["num_class"] = n_classes
-    matrix = xgb.QuantileDMatrix(_Batches(table, encode, features, label), max_bin=model.max_bin or 256)
+    batches = _Batches(table, encode, features, label, keep, key)
+    matrix = xgb.QuantileDMatrix(batches, max_bin=model.max_bin or 256)
     model._Booster = xgb.train(params, matrix, num_boost_round=model.n_estimators)
     model.n_classes_ = n_classes
-    return pipeline
+    return pipeline, batches.rows

@@ -1,55 +1,28 @@
 """A frozen holdout: membership is a hash of the record key, so it never moves as batches arrive.
 
-One rule, two engines: a key goes to the holdout when the first 8 bytes of sha256("<salt>:<key>"), read as
-an unsigned big-endian integer, are below ``holdout_threshold(fraction)``. pandas applies it to a frame,
-DuckDB (``split_scan``) to a scanned table; ``test_sql_split_gives_exactly_the_python_split`` holds them equal.
-"""
+The training rows are split once more, by a hash of the key under another salt (``core.splits``): candidates
+are fitted on the fitting rows and the best one is chosen on the selection rows. The frozen holdout is kept
+for the gate alone: a winner chosen on the holdout is, among candidates of equal skill, the one whose holdout
+noise was luckiest, and the gate would then promote it more often than its alpha.
+
+A scanned table (``core.scan``) is split in DuckDB by the same integer rule (``split_scan``)."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from aimass_pipeline.core.scan import ScanTable, copy_query, duckdb_session
-
-HOLDOUT_SALT = "aimass-holdout-v1"
-_SPACE = 2**64
-
-
-def _check(fraction: float) -> None:
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"holdout fraction must be in (0, 1), got {fraction}")
-
-
-def holdout_threshold(fraction: float) -> int:
-    """The least 64-bit hash value whose bucket (value / 2**64, as the first splits computed it) is not
-    below ``fraction``: the same rows as the float comparison, as an exact integer both engines share."""
-    _check(fraction)
-    low, high = 0, _SPACE
-    while low < high:
-        middle = (low + high) // 2
-        if middle / _SPACE < fraction:
-            low = middle + 1
-        else:
-            high = middle
-    return low
-
-
-def key_hash(key: object, salt: str = HOLDOUT_SALT) -> int:
-    return int.from_bytes(hashlib.sha256(f"{salt}:{key}".encode()).digest()[:8], "big")
-
-
-def key_hash_sql(column: str, salt: str = HOLDOUT_SALT) -> str:
-    """``key_hash`` in DuckDB SQL over ``column`` (cast to text as pandas' ``astype(str)`` does)."""
-    return f"('0x' || left(sha256('{salt}:' || cast(\"{column}\" as varchar)), 16))::ubigint"
-
-
-def holdout_mask(keys: pd.Series, fraction: float = 0.2, salt: str = HOLDOUT_SALT) -> pd.Series:
-    threshold = holdout_threshold(fraction)
-    return keys.map(lambda key: key_hash(key, salt) < threshold).astype(bool)
+from aimass_pipeline.core.splits import (  # noqa: F401 - re-exported: the training stage's splits
+    HOLDOUT_SALT,
+    SELECTION_FRACTION,
+    hash_threshold,
+    holdout_mask,
+    key_hash_sql,
+    selection_split,
+)
 
 
 def _both_sides(rows: int, train: int, holdout: int) -> None:
@@ -75,7 +48,7 @@ class ScanSplit:
 def split_scan(table: ScanTable, key: str, workdir: Path, fraction: float = 0.2) -> ScanSplit:
     """``split_frame`` in DuckDB over a scanned table: each side one Parquet file sorted by key."""
     with duckdb_session(workdir) as con:
-        source, threshold = table.sql(con), holdout_threshold(fraction)
+        source, threshold = table.sql(con), hash_threshold(fraction)
         side = f'select * from {source} where ({key_hash_sql(key)} < {threshold}) = {{held}} order by "{key}"'
         train = copy_query(con, side.format(held="false"), workdir / "train" / "table.parquet")
         holdout = copy_query(con, side.format(held="true"), workdir / "holdout" / "table.parquet")
