@@ -94,6 +94,7 @@ def test_a_spec_and_a_csv_give_a_registered_champion(tmp_path: Path) -> None:
         (("kind: category, categories: [north, south]", "kind: category"), "needs 'categories'"),
         (("metric: accuracy", "metric: f2"), "metric"),
         (("families:", "familes:"), "familes"),
+        (("compression: {enabled: false}", "training: {max_rows: 10}"), "training.max_rows"),
     ],
 )
 def test_spec_errors_name_the_file_and_field(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
@@ -115,3 +116,4 @@ def test_shipped_specs_load() -> None:
     assert specs["digits"].contract.feature_names[:2] == ["pixel_0_0", "pixel_0_1"]
     assert len(specs["digits"].contract.features) == 64
     assert specs["credit_risk"].budget("random_forest") == (4, 90.0)
+    assert specs["credit_risk"].training.max_rows == 20_000

@@ -15,71 +15,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
 from aimass_pipeline.collection.ingestion.stream import ingest_file
+from aimass_pipeline.collection.synthetic import write_credit_csv
 from aimass_pipeline.core.specs import load_specs
 
 CONTRACT = load_specs()["credit_risk"].contract
-_PART = 1_000_000
-
-
-def _text(values: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
-    return pc.cast(pa.array(values, mask=null), pa.string())
-
-
-def _part(rng: np.random.Generator, first_id: int, n: int, null_share: float, bad_share: float) -> pa.Table:
-    def choice(options: list[str]) -> np.ndarray:
-        return np.asarray(options, dtype=object)[rng.integers(0, len(options), n)]
-
-    def nulls() -> np.ndarray:
-        return rng.random(n) < null_share
-
-    amount = rng.integers(100, 5000, n)
-    columns = {
-        "application_id": _text(np.arange(first_id, first_id + n)),
-        "Status": pa.array(np.where(rng.random(n) < 0.28, "bad", "good")),
-        "Seniority": _text(rng.integers(0, 40, n)),
-        "Home": pa.array(choice(["rent", "owner", "priv", "ignore", "parents", "other"]), mask=nulls()),
-        "Time": _text(rng.choice([12, 24, 36, 48, 60], n)),
-        "Age": _text(rng.integers(18, 70, n)),
-        "Marital": pa.array(choice(["single", "married", "widow", "separated", "divorced"]), mask=nulls()),
-        "Records": pa.array(np.where(rng.random(n) < 0.17, "yes", "no")),
-        "Job": pa.array(choice(["fixed", "freelance", "partime", "others"]), mask=nulls()),
-        "Expenses": _text(rng.integers(35, 180, n)),
-        "Income": _text(np.round(rng.gamma(4.0, 40.0, n), 1), nulls()),
-        "Assets": _text(np.round(rng.exponential(5000.0, n), 0), nulls()),
-        "Debt": _text(np.round(rng.exponential(300.0, n), 0), nulls()),
-        "Amount": _text(amount),
-        "Price": _text(amount + rng.integers(0, 3000, n)),
-    }
-    # One fault per bad row, in turn: text in a number, an unknown category, out of range, a repeated key.
-    bad = np.flatnonzero(rng.random(n) < bad_share)
-    faults = [("Income", "lots"), ("Home", "castle"), ("Age", "150"), ("application_id", str(first_id))]
-    for i, (column, value) in enumerate(faults):
-        mask = np.zeros(n, dtype=bool)
-        mask[bad[i :: len(faults)]] = True
-        columns[column] = pc.if_else(pa.array(mask), value, columns[column])
-    return pa.table(columns)
-
-
-def write_credit_csv(
-    path: Path, rows: int, seed: int = 0, null_share: float = 0.05, bad_share: float = 0.0005
-) -> None:
-    """A credit_risk-shaped CSV of ``rows`` rows, written in parts so memory stays flat at any size."""
-    rng = np.random.default_rng(seed)
-    partial = path.with_name(f".{path.name}.partial")
-    options = pv.WriteOptions(quoting_style="none")
-    with pv.CSVWriter(
-        partial, _part(rng, 1, 0, null_share, bad_share).schema, write_options=options
-    ) as writer:
-        for first in range(0, rows, _PART):
-            writer.write_table(_part(rng, first + 1, min(_PART, rows - first), null_share, bad_share))
-    partial.rename(path)
 
 
 def _peak_rss_mib() -> float:

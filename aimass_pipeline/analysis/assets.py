@@ -17,6 +17,7 @@ from aimass_pipeline.analysis.profiling import (
     typed_batch,
 )
 from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.core.scan import AnyTable, frame_of, sample_metadata, value_counts
 from aimass_pipeline.orchestration.resources import LakeResource
 from aimass_pipeline.orchestration.use_case import LABEL, UseCase
 
@@ -73,18 +74,21 @@ def build_analysis(uc: UseCase) -> list:
         kinds={"pandas", "matplotlib"},
     )
     def batch_profile(
-        context: AssetExecutionContext, batch: pd.DataFrame, lake: LakeResource
+        context: AssetExecutionContext, batch: AnyTable, lake: LakeResource
     ) -> MaterializeResult:
         """The landed batch as it arrived (typed, nothing rejected), and how it differs from the batch that
         entered the raw zone before it."""
         store = lake.lake()
         batch_id = context.partition_key
-        frame, invalid = typed_batch(batch, uc.contract, LABEL)
+        # Over training.max_rows rows the profile is of a seeded sample of that size (in the metadata).
+        sample = frame_of(batch, uc.spec.training.max_rows, uc.spec.seed)
+        frame, invalid = typed_batch(sample, uc.contract, LABEL)
         # Batches are registered as partitions in the order they landed.
         order = context.instance.get_dynamic_partitions(uc.batches.name)
         previous = _previous_batch_profile(store, uc, order[: order.index(batch_id)])
         metadata = _report(store, _batch_folder(uc, batch_id), frame, uc, batch_id, previous)
         metadata["invalid_values"] = MetadataValue.json(invalid)
+        metadata.update(sample_metadata(batch, uc.spec.training.max_rows))
         return MaterializeResult(metadata=metadata)
 
     @asset(
@@ -94,16 +98,18 @@ def build_analysis(uc: UseCase) -> list:
         group_name="analysis",
         kinds={"pandas", "matplotlib"},
     )
-    def table_profile(context: AssetExecutionContext, table: pd.DataFrame, lake: LakeResource) -> dict:
+    def table_profile(context: AssetExecutionContext, table: AnyTable, lake: LakeResource) -> dict:
         """Counts, missingness, class balance, correlations and per-class distributions over all batches,
         and the change since the previous materialisation."""
         store = lake.lake()
         folder = ("reports", uc.name, uc.model_table)
-        batches = sorted(table["batch_id"].astype(str).unique().tolist())
+        batches = sorted(str(b) for b in value_counts(table, "batch_id"))
         previous = _read_profile(store, *folder, PROFILE_FILE)
+        sample = frame_of(table, uc.spec.training.max_rows, uc.spec.seed)
         metadata = _report(
-            store, folder, table, uc, f"{len(batches)} batches: {', '.join(batches[-5:])}", previous
+            store, folder, sample, uc, f"{len(batches)} batches: {', '.join(batches[-5:])}", previous
         )
+        metadata.update(sample_metadata(table, uc.spec.training.max_rows))
         context.add_output_metadata(metadata)
         return json.loads(store.read_bytes(*folder, PROFILE_FILE))
 

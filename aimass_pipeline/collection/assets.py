@@ -1,8 +1,8 @@
 """Collection: each landed batch into the lake's immutable raw zone (a partition per batch), and the raw
 table over every batch."""
 
+import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -19,13 +19,13 @@ from dagster import (
     asset_check,
 )
 
-from aimass_pipeline.collection.ingestion.stream import IngestReport, ingest_file
+from aimass_pipeline.collection.batch_table import batch_table, stored_table, validated_batch
 from aimass_pipeline.collection.landing import LandedFile, landed_file
 from aimass_pipeline.collection.quarantine import check_name, quarantine
-from aimass_pipeline.core.contracts import META_COLUMNS, Contract
 from aimass_pipeline.core.errors import DataContractError
-from aimass_pipeline.core.lake import Lake, members
+from aimass_pipeline.core.lake import members
 from aimass_pipeline.core.locations import Location
+from aimass_pipeline.core.scan import AnyTable, ScanTable, frame_of, path_of, rows_of
 from aimass_pipeline.core.validation import schema_expectations
 from aimass_pipeline.orchestration.checks import suite_check
 from aimass_pipeline.orchestration.resources import LakeResource, LandingZoneResource
@@ -42,49 +42,6 @@ class BatchFiles(Config):
     """The landed files of this batch as the sensor hashed them; empty for a batch the raw zone holds."""
 
     members: list[LandedMember] = []
-
-
-@dataclass
-class ValidatedFile:
-    table: pd.DataFrame
-    rejects: pd.DataFrame
-    report: IngestReport
-
-
-def _validated_batch(
-    source: str, batch_id: str, contract: Contract, storage_options: dict | None = None
-) -> ValidatedFile:
-    """The one place a landed (or stored) file is validated: streamed against the contract, the rows
-    breaking a row rule set aside with their reasons, the rest parsed as text."""
-    with tempfile.TemporaryDirectory(prefix="aimass-ingest-") as tmp:
-        accepted, rejects = f"{tmp}/accepted.parquet", f"{tmp}/rejects.parquet"
-        report = ingest_file(
-            source,
-            contract,
-            batch_id=batch_id,
-            out_path=accepted,
-            rejects_path=rejects,
-            storage_options=storage_options,
-        )
-        return ValidatedFile(pd.read_parquet(accepted), pd.read_parquet(rejects), report)
-
-
-def _table(frames: list[pd.DataFrame], contract: Contract) -> pd.DataFrame:
-    if not frames:
-        return pd.DataFrame(columns=[*contract.raw_columns, *META_COLUMNS], dtype=str)
-    return pd.concat(frames, ignore_index=True)
-
-
-def _stored_table(store: Lake, use_case: str, manifest: dict, contract: Contract) -> pd.DataFrame:
-    # The same validation as on landing, so a re-run yields the same rows (rejected ones stay out).
-    folder = ("raw", use_case, f"batch={manifest['batch_id']}")
-    frames = [
-        _validated_batch(
-            store.uri(*folder, m["source_file"]), manifest["batch_id"], contract, store.storage_options
-        ).table
-        for m in members(manifest)
-    ]
-    return _table(frames, contract)
 
 
 def _rejects_markdown(rejects: pd.DataFrame, limit: int = 20) -> str:
@@ -143,9 +100,11 @@ def build_collection(uc: UseCase) -> list:
         quarantined: list[dict] = []
         duplicates: list[str] = []
         newly_stored = manifest is None
+        max_rows = uc.spec.training.max_rows
         if manifest is None:
             elsewhere = store.stored_hashes(uc.name)
-            frames, accepted, rejected, reports = [], [], [], []
+            workdir = Path(tempfile.mkdtemp(prefix="aimass-ingest-"))
+            files, accepted, rejected, reports = [], [], [], []
             for landed in _landed(folder, config, batch_id):
                 if landed.sha256 in elsewhere:
                     # Grouped again after a lost cursor: the raw zone keeps each content once.
@@ -153,19 +112,20 @@ def build_collection(uc: UseCase) -> list:
                     continue
                 try:
                     check_name(landed.path)
-                    validated = _validated_batch(
-                        landed.source().url(), batch_id, uc.contract, folder.storage_options or None
+                    validated = validated_batch(
+                        landed.source().url(), batch_id, uc.contract, workdir, folder.storage_options or None
                     )
                 except DataContractError as error:
                     moved = quarantine(landed.source(), error, jail)
                     context.log.warning(f"quarantined {landed.name} as {moved}: {error}")
                     quarantined.append({"file": landed.name, "rule": error.rule, "message": str(error)})
                     continue
-                frames.append(validated.table)
+                files.append(validated.accepted)
                 rejected.append(validated.rejects)
                 reports.append(validated.report.as_metadata())
                 accepted.append(landed)
             if quarantined and not accepted:
+                shutil.rmtree(workdir, ignore_errors=True)
                 raise DataContractError(
                     f"every file of batch {batch_id} was quarantined in {jail}: "
                     + "; ".join(q["message"] for q in quarantined),
@@ -173,19 +133,20 @@ def build_collection(uc: UseCase) -> list:
                     rule="collection.all_quarantined",
                 )
             manifest, newly_stored = store.store_raw_batch(uc.name, batch_id, accepted)
-            table = _table(frames, uc.contract)
+            table = batch_table(files, uc.contract, workdir, max_rows)
             rejects = pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame()
             if not rejects.empty:
                 # Beside the raw zone, never in it: the raw zone holds the landed bytes as they came.
                 store.write_parquet(rejects, "rejects", uc.name, f"batch={batch_id}", "rejects.parquet")
         else:
-            table = _stored_table(store, uc.name, manifest, uc.contract)
+            table = stored_table(store, uc.name, manifest, uc.contract, max_rows)
             rejects, reports = pd.DataFrame(), []
         stored = members(manifest)
         yield Output(
             table,
             metadata={
-                "dagster/row_count": len(table),
+                "dagster/row_count": rows_of(table),
+                "read_path": path_of(table),
                 "batch_id": batch_id,
                 "newly_stored": newly_stored,
                 "ingested_order": manifest["ingested_order"],
@@ -217,26 +178,39 @@ def build_collection(uc: UseCase) -> list:
         kinds={"pandas", "parquet"},
         ins={"batches": AssetIn(key=uc.key(uc.raw_batch))},
     )
-    def raw_table(batches: pd.DataFrame, lake: LakeResource) -> Output:
-        """Every stored batch as one text table, in the order the batches entered the raw zone."""
+    def raw_table(batches: AnyTable, lake: LakeResource) -> Output:
+        """Every stored batch as one text table, in the order the batches entered the raw zone; over the
+        spec's training.max_rows rows, a scan of the stored batch files in that order (nothing copied)."""
         manifests = lake.lake().raw_batches(uc.name)
         order = {m["batch_id"]: m["ingested_order"] for m in manifests}
-        unknown = sorted(set(batches["_batch_id"]) - set(order))
+        scanned = isinstance(batches, ScanTable)
+        present = set(batches.labels) if scanned else set(batches["_batch_id"])
+        unknown = sorted(present - set(order))
         if unknown:
             raise RuntimeError(f"batch partitions {unknown} are stored but not in the raw zone of {uc.name}")
-        if batches.empty:
+        if rows_of(batches) == 0:
             raise FileNotFoundError(f"the stored batches of {uc.name} hold no row: {sorted(order)}")
-        table = (
-            batches.assign(_order=batches["_batch_id"].map(order))
-            .sort_values("_order", kind="stable")
-            .drop(columns="_order")
-            .reset_index(drop=True)
-        )
-        loaded = [m for m in manifests if m["batch_id"] in set(table["_batch_id"])]
+        if scanned:
+            ranked = sorted(zip(batches.labels, batches.files, strict=True), key=lambda pair: order[pair[0]])
+            table = ScanTable(
+                tuple(f for _, f in ranked),
+                batches.rows,
+                tuple(b for b, _ in ranked),
+                batches.storage_options,
+            )
+        else:
+            table = (
+                batches.assign(_order=batches["_batch_id"].map(order))
+                .sort_values("_order", kind="stable")
+                .drop(columns="_order")
+                .reset_index(drop=True)
+            )
+        loaded = [m for m in manifests if m["batch_id"] in present]
         return Output(
             table,
             metadata={
-                "dagster/row_count": len(table),
+                "dagster/row_count": rows_of(table),
+                "read_path": path_of(table),
                 "batches": len(loaded),
                 "batch_ids": [m["batch_id"] for m in loaded],
                 "source_files": [f["source_file"] for m in loaded for f in members(m)],
@@ -250,7 +224,9 @@ def build_collection(uc: UseCase) -> list:
         blocking=True,
         description="Great Expectations: the contract's schema",
     )
-    def schema_check(raw_table: pd.DataFrame) -> AssetCheckResult:
-        return suite_check(raw_table, f"{uc.name}_raw_schema", schema_expectations(uc.contract))
+    def schema_check(raw_table: AnyTable) -> AssetCheckResult:
+        # A scanned table is validated on a seeded sample of training.max_rows rows (see README).
+        sample = frame_of(raw_table, uc.spec.training.max_rows, uc.spec.seed)
+        return suite_check(sample, f"{uc.name}_raw_schema", schema_expectations(uc.contract))
 
     return [raw_batch, raw_table, schema_check]

@@ -130,6 +130,13 @@ class TuningSpec(_Strict):
     cv_folds: int = Field(default=3, ge=2, le=10)
 
 
+class TrainingSpec(_Strict):
+    """Above ``max_rows`` rows a table is scanned, not loaded (``core.scan``); XGBoost then trains on every
+    row from an iterator, and the families that cannot scale fit on a seeded ``max_rows``-row sample."""
+
+    max_rows: int = Field(default=20_000, ge=1_000)
+
+
 class GateSpec(_Strict):
     floor: float
     min_delta: float = Field(default=0.0, ge=0)
@@ -170,6 +177,7 @@ class UseCaseSpec(_Strict):
     families: dict[str, FamilySpec]
     ensemble: bool = True
     tuning: TuningSpec = TuningSpec()
+    training: TrainingSpec = TrainingSpec()
     gate: GateSpec
     compression: CompressionSpec = CompressionSpec()
     monitoring: MonitoringSpec = MonitoringSpec()

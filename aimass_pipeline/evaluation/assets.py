@@ -5,7 +5,6 @@ only through the gate, which alone judges on the holdout."""
 import base64
 
 import numpy as np
-import pandas as pd
 from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, asset, asset_check
 
 from aimass_pipeline.core.latency import latency_ms
@@ -18,6 +17,7 @@ from aimass_pipeline.core.registry import (
     registered_from,
     run_url,
 )
+from aimass_pipeline.core.scan import AnyTable, frame_of, rows_of, sample_metadata, value_counts
 from aimass_pipeline.core.scoring import holdout_metrics
 from aimass_pipeline.core.splits import selection_split
 from aimass_pipeline.core.version_contract import contract_tags
@@ -28,6 +28,21 @@ from aimass_pipeline.evaluation.selection import choose, selection_scores
 from aimass_pipeline.orchestration.outages import retry_on_store_outage
 from aimass_pipeline.orchestration.resources import MlflowResource
 from aimass_pipeline.orchestration.use_case import LABEL, UseCase
+
+
+def _sampling_note(run_tags: dict, holdout_used: int, holdout_rows: int) -> str:
+    """How much of a scanned table the champion saw: empty when every row went through a frame."""
+    fit_path, notes = run_tags.get("aimass.fit_path", "frame"), []
+    train, table = run_tags.get("aimass.train_rows"), run_tags.get("aimass.training_set_rows")
+    if fit_path == "sample":
+        notes.append(f"fitted on the fitting rows ({train}) of a seeded sample of the {table} training rows")
+    elif fit_path != "frame":
+        notes.append(
+            f"fitted on all {train} fitting rows of the {table} training rows, streamed ({fit_path})"
+        )
+    if holdout_used < holdout_rows:
+        notes.append(f"scored on a seeded sample of {holdout_used} of the {holdout_rows} holdout rows")
+    return "; ".join(notes)
 
 
 def build_evaluation(uc: UseCase) -> list:
@@ -43,15 +58,19 @@ def build_evaluation(uc: UseCase) -> list:
     )
     def evaluation(
         context: AssetExecutionContext,
-        training_set: pd.DataFrame,
-        frozen_holdout: pd.DataFrame,
+        training_set: AnyTable,
+        frozen_holdout: AnyTable,
         mlflow: MlflowResource,
         **fitted,
     ):
         """Holdout metrics and latency per candidate, and the best of them by the spec's primary metric on the
         selection rows: chosen on the holdout, the gate's test on it would promote more often than alpha."""
+        # Over training.max_rows rows: the selection rows of the training sample the candidates were fitted
+        # on, and a seeded holdout sample of that size, the same rows for every candidate and for the gate.
+        max_rows, seed = uc.spec.training.max_rows, uc.spec.seed
         with retry_on_store_outage():
-            _, selection = selection_split(training_set, uc.contract.key)
+            _, selection = selection_split(frame_of(training_set, max_rows, seed), uc.contract.key)
+            holdout = frame_of(frozen_holdout, max_rows, seed)
             chosen_on = selection_scores(
                 metric,
                 selection[LABEL].to_numpy(),
@@ -60,8 +79,8 @@ def build_evaluation(uc: UseCase) -> list:
                     for c in fitted.values()
                 },
             )
-            X = frozen_holdout[uc.contract.feature_names]
-            y = frozen_holdout[LABEL].to_numpy()
+            X = holdout[uc.contract.feature_names]
+            y = holdout[LABEL].to_numpy()
             client = mlflow.client()
             scores: dict[str, dict[str, float]] = {}
             probas: dict[str, np.ndarray] = {}
@@ -83,7 +102,8 @@ def build_evaluation(uc: UseCase) -> list:
             best_family = choose(metric, chosen_on)
             [best] = [c for c in fitted.values() if c["family"] == best_family]
             metadata = {
-                "holdout_rows": len(frozen_holdout),
+                **sample_metadata(frozen_holdout, max_rows),
+                "holdout_rows": len(holdout),
                 "selection_rows": len(selection),
                 f"selection_{metric}": MetadataValue.json(chosen_on),
                 "best_family": best["family"],
@@ -106,7 +126,8 @@ def build_evaluation(uc: UseCase) -> list:
                 "best_params": best["params"],
                 "best_compression": best["compression"],
                 "best_compression_method": best["compression_method"],
-                "holdout_rows": len(frozen_holdout),
+                "holdout_rows": len(holdout),
+                "holdout_table_rows": rows_of(frozen_holdout),
                 "selection_scores": chosen_on,
             }
 
@@ -136,12 +157,14 @@ def build_registration(uc: UseCase) -> list:
     def champion_model(
         context: AssetExecutionContext,
         candidate_evaluation: dict,
-        frozen_holdout: pd.DataFrame,
+        frozen_holdout: AnyTable,
         mlflow: MlflowResource,
     ) -> dict:
         """Registers the best candidate; the gate compares it with the current champion on the same holdout."""
         with retry_on_store_outage():
             client = mlflow.client()
+            # The rows candidate_evaluation scored (the same seeded sample when the holdout is scanned).
+            holdout = frame_of(frozen_holdout, uc.spec.training.max_rows, uc.spec.seed)
             metric = candidate_evaluation["metric"]
             family = candidate_evaluation["best_family"]
             challenger = candidate_evaluation["scores"][family]
@@ -162,9 +185,9 @@ def build_registration(uc: UseCase) -> list:
                 use_case=uc.name,
                 contract=uc.contract,
                 champion=current,
-                holdout=frozen_holdout,
+                holdout=holdout,
                 metric=metric,
-                y_true=frozen_holdout[LABEL].to_numpy(),
+                y_true=holdout[LABEL].to_numpy(),
                 challenger_proba=candidate_evaluation["best_proba"],
                 floor=gate.floor,
                 min_delta=gate.min_delta,
@@ -174,7 +197,7 @@ def build_registration(uc: UseCase) -> list:
                 seed=uc.spec.seed,
                 load=mlflow.load_model,
             )
-            batches = sorted(frozen_holdout["batch_id"].unique().tolist())
+            batches = sorted(str(b) for b in value_counts(frozen_holdout, "batch_id"))
             tags = {
                 "aimass.family": family,
                 "aimass.primary_metric": metric,
@@ -188,6 +211,7 @@ def build_registration(uc: UseCase) -> list:
                 client, uc.name, candidate_evaluation["best_model_uri"], run_id, tags, uc.spec.description
             )
             interval = (challenger.get(f"{metric}_ci_low"), challenger.get(f"{metric}_ci_high"))
+            run_tags = client.get_run(run_id).data.tags
             card = render_model_card(
                 use_case=uc.name,
                 description=uc.spec.description,
@@ -195,7 +219,9 @@ def build_registration(uc: UseCase) -> list:
                 family=family,
                 params=candidate_evaluation["best_params"],
                 data={
-                    "holdout_rows": len(frozen_holdout),
+                    "rows": int(float(run_tags.get("aimass.train_rows", "0"))) or None,
+                    "sampling": _sampling_note(run_tags, len(holdout), rows_of(frozen_holdout)),
+                    "holdout_rows": len(holdout),
                     "batches": batches,
                     "classes": list(uc.contract.classes),
                 },

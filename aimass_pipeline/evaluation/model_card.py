@@ -43,6 +43,9 @@ def _data(data: Mapping[str, Any]) -> str:
         if balance
         else "Class balance: n/a",
     ]
+    if data.get("sampling"):
+        # A big table: which rows the model was fitted and judged on (spec training.max_rows).
+        parts.append(f"Sampling: {data['sampling']}")
     batches = [b if isinstance(b, Mapping) else {"batch": b} for b in data.get("batches") or []]
     if batches:
         columns = list(dict.fromkeys(key for batch in batches for key in batch))  # first-seen order

@@ -9,6 +9,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, MetadataValue, asset
 
 from aimass_pipeline.core.registry import champion_version
+from aimass_pipeline.core.scan import AnyTable, frame_of
 from aimass_pipeline.monitoring.drift import DriftReport
 from aimass_pipeline.monitoring.live_performance import live_performance, read_labels
 from aimass_pipeline.monitoring.reference import load_reference, save_reference
@@ -208,7 +209,7 @@ def build_reference(uc: UseCase) -> list:
     )
     def champion_reference(
         context: AssetExecutionContext,
-        training_set: pd.DataFrame,
+        training_set: AnyTable,
         candidate_evaluation: dict,
         champion_model: dict,
         lake: LakeResource,
@@ -224,7 +225,7 @@ def build_reference(uc: UseCase) -> list:
             lake.lake(),
             uc.name,
             version,
-            training_set[uc.contract.feature_names],
+            frame_of(training_set, uc.spec.training.max_rows, uc.spec.seed, uc.contract.feature_names),
             candidate_evaluation["best_proba"],
             list(uc.contract.classes),
             uc.spec.seed,

@@ -1,10 +1,10 @@
 """Optimisation: an optuna study per model family; its best parameters are an asset the final fit consumes."""
 
 import mlflow as mlflow_api
-import pandas as pd
 from dagster import AssetExecutionContext, Config, MetadataValue, asset
 
 from aimass_pipeline.core.registry import ensure_experiment, run_url
+from aimass_pipeline.core.scan import AnyTable, frame_of
 from aimass_pipeline.models import get_family
 from aimass_pipeline.optimisation.studies import StudyStore
 from aimass_pipeline.optimisation.tuning import TrialOutcome, tune
@@ -36,7 +36,7 @@ def _params_asset(uc: UseCase, family_name: str):
     def best_params(
         context: AssetExecutionContext,
         config: TuningBudget,
-        training_set: pd.DataFrame,
+        training_set: AnyTable,
         mlflow: MlflowResource,
     ) -> dict:
         """The spec's fixed parameters, overlaid with the best of a seeded optuna study within the budget."""
@@ -64,8 +64,10 @@ def _params_asset(uc: UseCase, family_name: str):
         )
         client = mlflow.client()
         experiment_id = ensure_experiment(client, uc.name, mlflow.artifact_root)
-        X = training_set[uc.contract.feature_names]
-        y = training_set[LABEL].to_numpy()
+        # Over training.max_rows rows the study tunes on a seeded sample of that size.
+        frame = frame_of(training_set, uc.spec.training.max_rows, uc.spec.seed)
+        X = frame[uc.contract.feature_names]
+        y = frame[LABEL].to_numpy()
         with mlflow_api.start_run(
             experiment_id=experiment_id,
             run_name=f"tuning-{family_name}-{context.run_id[:8]}",

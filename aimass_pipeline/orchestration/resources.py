@@ -2,6 +2,8 @@
 values come from the environment at run time only. A stage's own resources live in its ``resources.py``."""
 
 import json
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -18,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from aimass_pipeline.core import registry
 from aimass_pipeline.core.lake import Lake
 from aimass_pipeline.core.locations import Location, locate, quarantine_location
+from aimass_pipeline.core.scan import ScanTable, merge_files, parquet_rows
 from aimass_pipeline.core.signing import load_signed_pickle, signed_pickle
 from aimass_pipeline.models import SKOPS_TRUSTED_TYPES
 from aimass_pipeline.settings import load_settings
@@ -97,12 +100,21 @@ def _as_json(obj: object) -> bytes | None:
     return text.encode() if json.loads(text) == obj else None
 
 
+def _max_rows(use_case: str) -> int | None:
+    spec = load_settings().use_case_specs().get(use_case)
+    return spec.training.max_rows if spec is not None else None
+
+
 class LakeIOManager(ConfigurableIOManager):
     """Asset values in the lake under ``assets/<key>``: DataFrames as Parquet, values JSON holds exactly as
     JSON, anything else (fitted models) as a pickle signed with ``signing_key`` and refused unread when the
     signature does not match. A partitioned asset keeps each partition apart
     (``assets/<key>/<partition>.parquet``), and an unpartitioned consumer gets every stored partition as
-    one table, in partition order."""
+    one table, in partition order.
+
+    Size decides how a table is read (``core.scan``): above the use case's ``training.max_rows`` rows it
+    comes as a ``ScanTable`` over the stored Parquet files, never as one frame. A ``ScanTable`` output is
+    stored as Parquet when it owns its files, else (a view over stored files) as a signed reference."""
 
     lake: ResourceDependency[LakeResource]
     signing_key: str | None = None
@@ -117,11 +129,16 @@ class LakeIOManager(ConfigurableIOManager):
         key_path = list(context.asset_key.path)
         partition = context.asset_partition_key if context.has_asset_partitions else None
         stale = [s for s in ("parquet", "json", "pkl") if lake.exists(*self._parts(key_path, s, partition))]
-        if isinstance(obj, pd.DataFrame):
+        if isinstance(obj, ScanTable) and obj.owned_dir:
+            location = self._store_scan(lake, obj, self._parts(key_path, "parquet", partition))
+        elif isinstance(obj, pd.DataFrame):
             location = lake.write_parquet(obj, *self._parts(key_path, "parquet", partition))
         elif (text := _as_json(obj)) is not None:
             location = lake.write_bytes(text, *self._parts(key_path, "json", partition))
         else:
+            if isinstance(obj, ScanTable):
+                # A reference to stored files: the lake's credentials are added back on load, never stored.
+                obj = replace(obj, storage_options={})
             parts = self._parts(key_path, "pkl", partition)
             blob = signed_pickle(obj, _signing_key(self.signing_key), "/".join(parts))
             location = lake.write_bytes(blob, *parts)
@@ -131,10 +148,30 @@ class LakeIOManager(ConfigurableIOManager):
                 lake.fs.rm(lake.path(*self._parts(key_path, suffix, partition)))
         context.add_output_metadata({"lake_path": lake.fs.unstrip_protocol(location)})
 
+    def _store_scan(self, lake: Lake, table: ScanTable, parts: list[str]) -> str:
+        try:
+            source = table.files[0]
+            if len(table.files) > 1:
+                source = str(merge_files(table, Path(table.owned_dir) / "merged.parquet"))
+            target = lake.path(*parts)
+            lake.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            lake.fs.put_file(source, target)
+            return target
+        finally:
+            table.discard()
+
+    def _read(self, lake: Lake, key_path: list[str], files: list[list[str]], labels: list[str]) -> object:
+        uris = [lake.uri(*parts) for parts in files]
+        limit = _max_rows(key_path[0])
+        if limit is not None and sum(parquet_rows(u, lake.storage_options) for u in uris) > limit:
+            return ScanTable.of_files(uris, labels, **lake.storage_options)
+        frames = [lake.read_parquet(*parts) for parts in files]
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
     def _load_one(self, lake, key_path: list[str], partition: str | None) -> object:
         parquet = self._parts(key_path, "parquet", partition)
         if lake.exists(*parquet):
-            return lake.read_parquet(*parquet)
+            return self._read(lake, key_path, [parquet], [partition or key_path[-1]])
         as_json = self._parts(key_path, "json", partition)
         if lake.exists(*as_json):
             return json.loads(lake.read_bytes(*as_json))
@@ -143,9 +180,10 @@ class LakeIOManager(ConfigurableIOManager):
             raise FileNotFoundError(
                 f"{'/'.join(key_path)} is not stored: neither {lake.uri(*parquet)} nor .json nor .pkl"
             )
-        return load_signed_pickle(
+        value = load_signed_pickle(
             lake.read_bytes(*pickled), _signing_key(self.signing_key), "/".join(pickled)
         )
+        return replace(value, storage_options=lake.storage_options) if isinstance(value, ScanTable) else value
 
     def load_input(self, context: InputContext) -> object:
         lake = self.lake.lake()
@@ -179,6 +217,4 @@ class LakeIOManager(ConfigurableIOManager):
                 f"no partition of {context.asset_key.to_user_string()} is stored under "
                 f"{lake.uri('assets', *key_path)} (partitions registered: {len(keys)})"
             )
-        return pd.concat(
-            [lake.read_parquet(*self._parts(key_path, "parquet", k)) for k in stored], ignore_index=True
-        )
+        return self._read(lake, key_path, [self._parts(key_path, "parquet", k) for k in stored], stored)

@@ -31,7 +31,7 @@ class CleaningReport:
         }
 
 
-def _fail(frame: pd.DataFrame, bad: np.ndarray, column: str, rule: str, message: str) -> None:
+def fail_rows(frame: pd.DataFrame, bad: np.ndarray, column: str, rule: str, message: str) -> None:
     rows = frame.loc[bad]
     first = rows.iloc[0]
     raise DataContractError(
@@ -56,7 +56,7 @@ def clean_records(raw: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, 
     raw = raw.reset_index(drop=True)
     checked = check_rows(_text(raw, contract), contract, normalise=True)
     for violation in checked.violations:
-        _fail(raw, violation.mask, violation.column, violation.rule, violation.message)
+        fail_rows(raw, violation.mask, violation.column, violation.rule, violation.message)
     out = pd.DataFrame(
         {
             name: values.to_numpy(zero_copy_only=False)

@@ -2,17 +2,19 @@
 cases whose spec says ``transformation: python``."""
 
 import json
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from dagster import AssetExecutionContext, AssetKey, AssetObservation, Config, asset
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from aimass_pipeline.core.scan import AnyTable, ScanTable, path_of, rows_of, value_counts
 from aimass_pipeline.core.specs import UseCaseSpec
 from aimass_pipeline.orchestration.resources import LakeResource
 from aimass_pipeline.orchestration.use_case import LABEL, UseCase
-from aimass_pipeline.transformation.features import model_table
+from aimass_pipeline.transformation.features import model_table, model_table_scan
 from aimass_pipeline.transformation.project import MANIFEST_PATH, ensure_manifest
 from aimass_pipeline.transformation.resources import WarehouseResource
 from aimass_pipeline.transformation.warehouse_load import LoadReport, lake_sources
@@ -118,15 +120,19 @@ def build_transformation(uc: UseCase) -> list:
         group_name="transformation",
         kinds={"pandas", "parquet"},
     )
-    def features(context: AssetExecutionContext, clean: pd.DataFrame) -> pd.DataFrame:
+    def features(context: AssetExecutionContext, clean: AnyTable) -> AnyTable:
         """Key, typed features, the integer label in the spec's class order, and each row's batch."""
-        table = model_table(clean, uc.contract, LABEL)
+        if isinstance(clean, ScanTable):
+            workdir = Path(tempfile.mkdtemp(prefix="aimass-features-"))
+            table = model_table_scan(clean, uc.contract, workdir, LABEL)
+        else:
+            table = model_table(clean, uc.contract, LABEL)
         context.add_output_metadata(
             {
-                "dagster/row_count": len(table),
+                "dagster/row_count": rows_of(table),
+                "read_path": path_of(table),
                 "class_counts": {
-                    uc.contract.classes[int(k)]: int(v)
-                    for k, v in table[LABEL].value_counts().sort_index().items()
+                    uc.contract.classes[int(k)]: v for k, v in value_counts(table, LABEL).items()
                 },
             }
         )
