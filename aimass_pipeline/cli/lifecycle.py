@@ -68,7 +68,7 @@ def _report(name: str, what: str, result, elapsed: float, term=None) -> bool:
     return False
 
 
-def _daemon_serves() -> bool:
+def _daemon_serves(out=None) -> bool:
     """True when a live daemon serves this instance: runs then go to its queue (orchestration/queue.py)."""
     from aimass_pipeline.orchestration.jobs import dagster_instance
     from aimass_pipeline.orchestration.queue import live_daemon
@@ -76,7 +76,11 @@ def _daemon_serves() -> bool:
     with dagster_instance() as instance:
         if not live_daemon(instance):
             return False
-    print("a Dagster daemon serves this instance (`aimass up`): submitting to its run queue", flush=True)
+    print(
+        "a Dagster daemon serves this instance (`aimass up`): submitting to its run queue",
+        file=out or sys.stdout,
+        flush=True,
+    )
     return True
 
 
@@ -109,18 +113,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     on the newest new batch, or, with nothing new, again on the newest stored batch (idempotent). The
     terminal gets AIMass's own lines and a summary table; third-party output goes to a log file (runview)."""
     from aimass_pipeline.cli.runview import render_table, third_party_to_log
+    from aimass_pipeline.core.registry import ensure_store
+    from aimass_pipeline.settings import load_settings
 
-    settings = ready_settings()
+    settings = load_settings().prepare()
     specs = settings.use_case_specs()
     names = [args.use_case] if args.use_case else list(specs)
     errors = settings.spec_errors()
     broken = report_broken(settings) if not args.use_case else {}
     for name in names:
         spec_or_exit(specs, name, errors)
-    queued = _daemon_serves()
     rows: list[list[str]] = []
     with third_party_to_log(settings.home / "logs") as term:
         print(f"third-party logs and warnings: {term.log_file}", file=term.out, flush=True)
+        ensure_store(settings.mlflow_tracking_uri)  # as ready_settings(), its migration log into the file
+        queued = _daemon_serves(term.out)
         failed = _run_all(settings, specs, names, args, queued, term, rows)
         if rows:
             print("\n" + render_table(rows), file=term.out, flush=True)
