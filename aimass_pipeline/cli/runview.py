@@ -98,4 +98,5 @@ def render_table(rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = "  ".join("-" * w for w in widths)
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*header), line, *(fmt.format(*map(str, r)) for r in rows)])
+    lines = [fmt.format(*header), line, *(fmt.format(*map(str, r)) for r in rows)]
+    return "\n".join(text.rstrip() for text in lines)
