@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from aimass_pipeline.core.registry import ensure_store
 from aimass_pipeline.core.specs import SpecError, UseCaseSpec
 from aimass_pipeline.settings import Settings, load_settings
 
@@ -14,6 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def ready_settings() -> Settings:
     """Settings applied to this process, with the tracking store's schema created before any run worker."""
+    from aimass_pipeline.core.registry import ensure_store  # MLflow: seconds to import, only for runs
+
     settings = load_settings().prepare()
     ensure_store(settings.mlflow_tracking_uri)
     return settings

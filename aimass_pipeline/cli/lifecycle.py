@@ -40,29 +40,35 @@ def _new_batches(uc, settings, settle_s: float) -> list:
         cursor = tick.cursor
 
 
-def _set_aside(uc, result) -> bool:
+def _set_aside(uc, result, err=None) -> bool:
     """Print the files a run quarantined while the rest of its batch flowed on; True when there were any."""
     from aimass_pipeline.orchestration.jobs import failed_checks
 
     failed = failed_checks(result, uc.quarantine_check)
     for description in failed:
-        print(f"[{uc.name}]   {description}", file=sys.stderr)
+        print(f"[{uc.name}]   {description}", file=err or sys.stderr, flush=True)
     return bool(failed)
 
 
-def _report(name: str, what: str, result, elapsed: float) -> bool:
+def _report(name: str, what: str, result, elapsed: float, term=None) -> bool:
+    from aimass_pipeline.cli.runview import step_errors
     from aimass_pipeline.orchestration.jobs import run_failures
 
+    out, err = (term.out, term.err) if term else (sys.stdout, sys.stderr)
     if result.success:
-        print(f"[{name}] {what}: run {result.run_id} succeeded in {elapsed:.1f}s")
+        print(f"[{name}] {what}: run {result.run_id} succeeded in {elapsed:.1f}s", file=out, flush=True)
         return True
-    print(f"[{name}] {what}: run {result.run_id} FAILED after {elapsed:.1f}s", file=sys.stderr)
+    print(f"[{name}] {what}: run {result.run_id} FAILED after {elapsed:.1f}s", file=err)
     for line in run_failures(result):
-        print(f"[{name}]   {line}", file=sys.stderr)
+        print(f"[{name}]   {line}", file=err)
+    if term:  # the third-party log is not on the terminal: the whole error is
+        for error in step_errors(result):
+            print(f"[{name}] {error}", file=err)
+    err.flush()
     return False
 
 
-def _daemon_serves() -> bool:
+def _daemon_serves(out=None) -> bool:
     """True when a live daemon serves this instance: runs then go to its queue (orchestration/queue.py)."""
     from aimass_pipeline.orchestration.jobs import dagster_instance
     from aimass_pipeline.orchestration.queue import live_daemon
@@ -70,7 +76,11 @@ def _daemon_serves() -> bool:
     with dagster_instance() as instance:
         if not live_daemon(instance):
             return False
-    print("a Dagster daemon serves this instance (`aimass up`): submitting to its run queue", flush=True)
+    print(
+        "a Dagster daemon serves this instance (`aimass up`): submitting to its run queue",
+        file=out or sys.stdout,
+        flush=True,
+    )
     return True
 
 
@@ -100,7 +110,34 @@ def _execute(defs, uc, instance, request, run_config: dict, **kwargs):
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Land the packaged data on a fresh home, take in every new batch, then run the whole lifecycle once:
-    on the newest new batch, or, with nothing new, again on the newest stored batch (idempotent)."""
+    on the newest new batch, or, with nothing new, again on the newest stored batch (idempotent). The
+    terminal gets AIMass's own lines and a summary table; third-party output goes to a log file (runview)."""
+    from aimass_pipeline.cli.runview import render_table, third_party_to_log
+    from aimass_pipeline.core.registry import ensure_store
+    from aimass_pipeline.settings import load_settings
+
+    settings = load_settings().prepare()
+    specs = settings.use_case_specs()
+    names = [args.use_case] if args.use_case else list(specs)
+    errors = settings.spec_errors()
+    broken = report_broken(settings) if not args.use_case else {}
+    for name in names:
+        spec_or_exit(specs, name, errors)
+    rows: list[list[str]] = []
+    with third_party_to_log(settings.home / "logs") as term:
+        print(f"third-party logs and warnings: {term.log_file}", file=term.out, flush=True)
+        ensure_store(settings.mlflow_tracking_uri)  # as ready_settings(), its migration log into the file
+        queued = _daemon_serves(term.out)
+        failed = _run_all(settings, specs, names, args, queued, term, rows)
+        if rows:
+            print("\n" + render_table(rows), file=term.out, flush=True)
+    # A broken spec of another use case: the healthy ones ran, and the exit code still says so.
+    return 1 if failed else (EXIT_CONFIG if broken else 0)
+
+
+def _run_all(settings, specs, names, args, queued: bool, term, rows: list) -> list[str]:
+    from aimass_pipeline.cli import stores
+    from aimass_pipeline.cli.runview import summary_row
     from aimass_pipeline.collection.landing import Batch, seed_landing_zone
     from aimass_pipeline.collection.sensors import batch_request
     from aimass_pipeline.core.lake import Lake
@@ -108,14 +145,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aimass_pipeline.orchestration.jobs import dagster_instance
     from aimass_pipeline.orchestration.use_case import UseCase
 
-    settings = ready_settings()
-    specs = settings.use_case_specs()
-    names = [args.use_case] if args.use_case else list(specs)
-    errors = settings.spec_errors()
-    broken = report_broken(settings) if not args.use_case else {}
-    for name in names:
-        spec_or_exit(specs, name, errors)
-    queued = _daemon_serves()
+    def say(line: str) -> None:
+        print(line, file=term.out, flush=True)
+
     defs = None if queued else build_definitions(specs)
     failed = []
     for name in names:
@@ -124,14 +156,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         if spec.data.seed_source:
             seeded = seed_landing_zone(settings.landing_location(name), spec.contract, spec.data.seed_source)
             if seeded:
-                print(f"[{name}] landed the first batch: {seeded}")
+                say(f"[{name}] landed the first batch: {seeded}")
         requests = _new_batches(uc, settings, settle_s=0)
         if not requests:
             stored = Lake(settings.lake_url, settings.storage_options).raw_batches(name)
             if not stored:
                 print(
                     f"[{name}] no batch in the raw zone and no file in {settings.landing_dir(name)}",
-                    file=sys.stderr,
+                    file=term.err,
+                    flush=True,
                 )
                 failed.append(name)
                 continue
@@ -140,6 +173,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _submit(uc, [(r, _run_config(spec, args, r.run_config)) for r in requests])
             continue
         started = time.monotonic()
+        say(f"[{name}] lifecycle running (collection -> ... -> deployment) on {len(requests)} batch(es)")
         set_aside = False
         with dagster_instance() as instance:
             # Earlier new batches only enter the raw zone; the lifecycle then runs once, over all of them.
@@ -152,27 +186,23 @@ def cmd_run(args: argparse.Namespace) -> int:
                     _run_config(spec, args, request.run_config),
                     asset_selection=[uc.key(uc.raw_batch)],
                 )
-                if _report(name, f"batch {request.partition_key}", result, time.monotonic() - started):
-                    set_aside |= _set_aside(uc, result)
+                if _report(name, f"batch {request.partition_key}", result, time.monotonic() - started, term):
+                    set_aside |= _set_aside(uc, result, term.err)
             result = _execute(
                 defs, uc, instance, requests[-1], _run_config(spec, args, requests[-1].run_config)
             )
-        if not _report(
-            name, f"lifecycle on batch {requests[-1].partition_key}", result, time.monotonic() - started
-        ):
+        what = f"lifecycle on batch {requests[-1].partition_key}"
+        if not _report(name, what, result, time.monotonic() - started, term):
             failed.append(name)
             continue
-        if set_aside | _set_aside(uc, result):
+        if set_aside | _set_aside(uc, result, term.err):
             failed.append(f"{name} (files quarantined)")
         champion = result.output_for_node(f"{name}__champion_model")
         bento = result.output_for_node(f"{name}__champion_bento")
-        print(f"[{name}] registered version {champion['version']}: {champion['decision']['reason']}")
-        print(
-            f"[{name}] champion: models:/{name}@champion = version {champion['champion_version']}; bento {bento}"
-        )
-        print(f"[{name}] serve it: .venv/bin/aimass serve {name} --port 3000")
-    # A broken spec of another use case: the healthy ones ran, and the exit code still says so.
-    return 1 if failed else (EXIT_CONFIG if broken else 0)
+        say(f"[{name}] registered version {champion['version']}: {champion['decision']['reason']}")
+        versions = stores.model_versions(settings, name)
+        rows.append(summary_row(name, spec.metric, spec.gate.floor, champion, versions, str(bento)))
+    return failed
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
-from aimass_pipeline.cli.lifecycle import cmd_ingest, cmd_run
-from aimass_pipeline.cli.operations import cmd_promote, cmd_rollback, cmd_serve, cmd_status
-from aimass_pipeline.cli.quarantine import cmd_quarantine_list, cmd_quarantine_retry
-from aimass_pipeline.cli.trace import cmd_trace
-from aimass_pipeline.cli.up import cmd_up
 from aimass_pipeline.cli.worker import add_worker_parser
+
+# Parse first, import the command's module after: `aimass --help` and the read-only commands must not pay
+# for Dagster, MLflow or torch (issue 13). Each command is "module:function" under aimass_pipeline.cli.
+_COMMANDS = {
+    "cmd_run": "lifecycle",
+    "cmd_ingest": "lifecycle",
+    "cmd_quarantine_list": "quarantine",
+    "cmd_quarantine_retry": "quarantine",
+    "cmd_serve": "operations",
+    "cmd_promote": "operations",
+    "cmd_rollback": "operations",
+    "cmd_status": "operations",
+    "cmd_history": "history",
+    "cmd_trace": "trace",
+    "cmd_up": "up",
+    "cmd_worker": "worker",
+}
+
+
+def _command(name: str):
+    return getattr(importlib.import_module(f"aimass_pipeline.cli.{_COMMANDS[name]}"), name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-trials", type=int, help="cap every family's tuning trials (default: the spec's budget)"
     )
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func="cmd_run")
 
     ingest = sub.add_parser(
         "ingest",
@@ -44,39 +61,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="take files unchanged for this many seconds (the sensor's settle window; 0 for scripts)",
     )
     ingest.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    ingest.set_defaults(func=cmd_ingest)
+    ingest.set_defaults(func="cmd_ingest")
 
     quarantine = sub.add_parser("quarantine", help="landed files set aside for breaking their contract")
     quarantine_sub = quarantine.add_subparsers(dest="quarantine_command", required=True)
     q_list = quarantine_sub.add_parser("list", help="every quarantined file and why")
     q_list.add_argument("--use-case", help="one use case (default: all)")
     q_list.add_argument("--json", action="store_true", help="stable machine-readable output")
-    q_list.set_defaults(func=cmd_quarantine_list)
+    q_list.set_defaults(func="cmd_quarantine_list")
     q_retry = quarantine_sub.add_parser("retry", help="move a quarantined file back to the landing zone")
     q_retry.add_argument("use_case")
     q_retry.add_argument("file", help="its quarantined name, or its original name (the newest such)")
-    q_retry.set_defaults(func=cmd_quarantine_retry)
+    q_retry.set_defaults(func="cmd_quarantine_retry")
 
     serve = sub.add_parser("serve", help="serve the current champion's bento over HTTP")
     serve.add_argument("use_case")
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.set_defaults(func=cmd_serve)
+    serve.set_defaults(func="cmd_serve")
 
     promote = sub.add_parser(
         "promote", help="make a registered version the champion (the old one keeps 'previous')"
     )
     promote.add_argument("use_case")
     promote.add_argument("version", type=int)
-    promote.set_defaults(func=cmd_promote)
+    promote.set_defaults(func="cmd_promote")
 
     rollback = sub.add_parser("rollback", help="swap 'champion' and 'previous' and rebuild the bento")
     rollback.add_argument("use_case")
-    rollback.set_defaults(func=cmd_rollback)
+    rollback.set_defaults(func="cmd_rollback")
 
     status = sub.add_parser("status", help="champion, bento and last run per use case")
     status.add_argument("--json", action="store_true", help="stable machine-readable output")
-    status.set_defaults(func=cmd_status)
+    status.set_defaults(func="cmd_status")
+
+    history = sub.add_parser(
+        "history", help="a use case's versions: aliases, gate decisions and when each was registered"
+    )
+    history.add_argument("use_case")
+    history.add_argument("--json", action="store_true", help="stable machine-readable output")
+    history.set_defaults(func="cmd_history")
 
     trace_help = (
         "a served prediction's model version, MLflow and Dagster runs, data batches and code version "
@@ -87,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--json", action="store_true", help="stable machine-readable output")
     trace.add_argument("--dagster-url", default="http://127.0.0.1:3000", help="Dagster UI base for links")
     trace.add_argument("--mlflow-url", default="http://127.0.0.1:5000", help="MLflow UI base for links")
-    trace.set_defaults(func=cmd_trace)
+    trace.set_defaults(func="cmd_trace")
 
     up = sub.add_parser(
         "up",
@@ -99,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--serve-port", type=int, default=3100, help="first champion's port; the next use case gets +1, ..."
     )
-    up.set_defaults(func=cmd_up)
+    up.set_defaults(func="cmd_up")
     add_worker_parser(sub)
     return parser
 
@@ -113,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return _command(args.func)(args)
     except (SettingsError, SpecError) as exc:
         print(f"aimass: {exc}", file=sys.stderr, flush=True)
         return EXIT_CONFIG

@@ -32,9 +32,9 @@ def cmd_trace(args: argparse.Namespace) -> int:
         print(f"aimass trace: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
     if lineage.dagster_run_id:
-        from aimass_pipeline.orchestration.jobs import run_status
+        from aimass_pipeline.cli.stores import run_status
 
-        lineage.dagster_run_status = run_status(lineage.dagster_run_id)
+        lineage.dagster_run_status = run_status(settings, lineage.dagster_run_id)
         if lineage.dagster_run_status is None:
             lineage.problems.append(f"Dagster run {lineage.dagster_run_id} is not in the instance's history")
     if args.json:

@@ -7,8 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-from aimass_pipeline.cli.common import ready_settings
-
 
 def add_worker_parser(sub: argparse._SubParsersAction) -> None:
     worker = sub.add_parser(
@@ -26,7 +24,7 @@ def add_worker_parser(sub: argparse._SubParsersAction) -> None:
     worker.add_argument("--concurrency", type=int, default=1, help="steps at once (one process each)")
     worker.add_argument("--name", help="worker name (default: dagster-<random>)")
     worker.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    worker.set_defaults(func=cmd_worker)
+    worker.set_defaults(func="cmd_worker")
 
 
 def worker_argv(queues: list[str], concurrency: int, name: str, log_level: str) -> list[str]:
@@ -53,6 +51,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     (exec, so a signal to this process reaches Celery itself)."""
     from dagster_celery.cli import get_config_dir
 
+    from aimass_pipeline.cli.common import ready_settings
     from aimass_pipeline.orchestration.executor import worker_config_yaml
     from aimass_pipeline.settings.scale import DEFAULT_QUEUE, load_scale_settings
 

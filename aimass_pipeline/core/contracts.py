@@ -6,9 +6,11 @@ Preprocessing, the Great Expectations suites and the serving schema are all deri
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # numpy and pandas cost a second: specs (and so every CLI command) load contracts
+    import numpy as np
+    import pandas as pd
 
 # What collection adds to every raw row: the batch, the landed file and the line it came from.
 META_COLUMNS = ["_batch_id", "_source_file", "_source_row"]
@@ -67,6 +69,8 @@ class Contract:
 
     def encode_target(self, values: pd.Series) -> np.ndarray:
         """Class names to label ids 0..K-1 in the spec's order."""
+        import numpy as np
+
         index = {name: i for i, name in enumerate(self.classes)}
         unknown = sorted(set(values.dropna().astype(str)) - set(index))
         if unknown or values.isna().any():
