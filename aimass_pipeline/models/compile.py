@@ -20,7 +20,7 @@ from onnx import helper
 from pandas.api.types import is_numeric_dtype
 from sklearn.pipeline import Pipeline
 
-from aimass_pipeline.models.compile_graph import MISSING_TEXT, GraphBuilder, UnsupportedStep
+from aimass_pipeline.models.compile_graph import MISSING_TEXT, NONE_TEXT, GraphBuilder, UnsupportedStep
 from aimass_pipeline.models.compile_heads import OPSET, head
 
 # float32 inside the graph: probabilities of the pipelines tested differ by < 1e-5; a tree split landing
@@ -136,7 +136,7 @@ class CompiledModel:
             len(rows), len(self.numeric)
         )
         categorical = np.array(
-            [[MISSING_TEXT if row[c] is None else row[c] for c in self.categorical] for row in rows],
+            [[NONE_TEXT if row[c] is None else row[c] for c in self.categorical] for row in rows],
             dtype=object,
         ).reshape(len(rows), len(self.categorical))
         return self._run(numeric, categorical)
@@ -146,9 +146,10 @@ class CompiledModel:
 
 
 def _text(values: np.ndarray) -> np.ndarray:
-    missing = pd.isna(values)
     out = values.astype(object).copy()
-    out[missing] = MISSING_TEXT
+    none = np.vectorize(lambda v: v is None, otypes=[bool])(out) if out.size else np.zeros(out.shape, bool)
+    out[pd.isna(values) & ~none] = MISSING_TEXT
+    out[none] = NONE_TEXT
     return np.vectorize(str, otypes=[object])(out) if out.size else out
 
 

@@ -22,7 +22,16 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from aimass_pipeline.models.ratios import RATIOS, add_ratios
 
-MISSING_TEXT = ""  # how a missing category reaches the graph
+# How a missing category reaches the graph. sklearn tells NaN from None (a SimpleImputer imputes one of
+# them), so the graph does too.
+MISSING_TEXT = ""  # NaN
+NONE_TEXT = "__none__"  # None (plain ASCII: onnxruntime mangled NUL and non-ASCII markers)
+
+
+def _label(category: Any) -> str:
+    if category is None:
+        return NONE_TEXT
+    return MISSING_TEXT if isinstance(category, float) and np.isnan(category) else str(category)
 
 
 class UnsupportedStep(ValueError):
@@ -155,7 +164,12 @@ class GraphBuilder:
             if not kept.all():  # sklearn drops columns that were empty in training
                 out = self.op("Gather", [out, self.const(np.flatnonzero(kept).astype(np.int64))], axis=1)
         else:
-            mask = self.op("Equal", [x, self.const(np.array(MISSING_TEXT, dtype=object))])
+            marker = NONE_TEXT if step.missing_values is None else MISSING_TEXT
+            if step.missing_values is not None and not (
+                isinstance(step.missing_values, float) and np.isnan(step.missing_values)
+            ):
+                raise UnsupportedStep(f"text SimpleImputer with missing_values={step.missing_values!r}")
+            mask = self.op("Equal", [x, self.const(np.array(marker, dtype=object))])
             fill = self.const(np.array([[str(v) for v in stats]], dtype=object))
             out = self.op("Where", [mask, fill, x], "impute")
         if step.add_indicator:
@@ -176,10 +190,7 @@ class GraphBuilder:
         blocks = []
         for i, categories in enumerate(step.categories_):
             column = self.op("Gather", [x, self.const(np.array([i], dtype=np.int64))], axis=1)
-            labels = [
-                MISSING_TEXT if (c is None or (isinstance(c, float) and np.isnan(c))) else str(c)
-                for c in categories
-            ]
+            labels = [_label(c) for c in categories]
             hits = self.op("Equal", [column, self.const(np.array([labels], dtype=object))])
             blocks.append(self.op("Cast", [hits], "onehot", to=TensorProto.FLOAT))
         return blocks[0] if len(blocks) == 1 else self.op("Concat", blocks, "onehot", axis=1)

@@ -66,13 +66,16 @@ def registry_champion(tracking_uri: str, name: str, retries: int) -> str | None:
     )
 
 
-def load_version(tracking_uri: str, name: str, version: str) -> ServedModel:
-    """Load one registered version, pinned by number: the alias may move again while this loads."""
+def load_version(
+    tracking_uri: str, name: str, version: str, prepare: Callable[[Any], Any] = lambda model: model
+) -> ServedModel:
+    """Load one registered version, pinned by number: the alias may move again while this loads.
+    ``prepare`` turns the loaded model into what is served (the service compiles it)."""
     client = registry.registry_client(tracking_uri)
     mv = client.get_model_version(name, version)
     model = registry.load_model(client.get_model_version_download_uri(name, version))
     return ServedModel(
-        single_threaded(model),
+        prepare(single_threaded(model)),
         name,
         str(mv.version),
         registry.threshold_of(mv.tags, f"{name} version {mv.version}"),
@@ -107,7 +110,9 @@ class ChampionFollower:
         tracking_uri: str,
         poll_s: float,
         on_swap: Callable[[ServedModel, ServedModel], None] | None = None,
+        prepare: Callable[[Any], Any] = lambda model: model,
     ) -> None:
+        self.prepare = prepare
         self.current = initial
         self.tracking_uri = tracking_uri
         self.poll_s = poll_s
@@ -123,7 +128,7 @@ class ChampionFollower:
         if version is None or version == old.version:
             return False
         started = time.monotonic()
-        new = load_version(self.tracking_uri, old.name, version)
+        new = load_version(self.tracking_uri, old.name, version, self.prepare)
         # One reference assignment: atomic under the GIL, and each request reads it once.
         self.current = new
         log.info(

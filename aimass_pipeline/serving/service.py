@@ -63,7 +63,9 @@ from threadpoolctl import threadpool_limits
 
 from aimass_pipeline.core.registry import load_model
 from aimass_pipeline.core.scoring import predicted_classes
+from aimass_pipeline.models.compile import CompiledModel
 from aimass_pipeline.serving.champion import ChampionFollower, ServedModel, single_threaded
+from aimass_pipeline.serving.compiled import fastest
 from aimass_pipeline.serving.config import SERVICE_CONFIG
 from aimass_pipeline.serving.guards import ApiKeyMiddleware, RejectedInputWithoutTraceback, ServiceMetrics
 from aimass_pipeline.serving.request_limits import RequestGuardMiddleware
@@ -140,7 +142,7 @@ class ChampionService:
         stored = require_model_stores(STARTUP)
         metadata = stored.info.metadata
         initial = ServedModel(
-            model=single_threaded(load_model(stored.path_of("mlflow_model"))),
+            model=self._prepare(single_threaded(load_model(stored.path_of("mlflow_model")))),
             name=str(metadata.get("registered_model_name", CONTRACT.use_case)),
             version=str(metadata.get("model_version", stored.tag.version)),
             threshold=bento_threshold(stored),
@@ -158,7 +160,9 @@ class ChampionService:
         # held (0.1-1 s here), stalling every request in flight; they live as long as the process.
         gc.collect()
         gc.freeze()
-        self.follower = ChampionFollower(initial, SETTINGS.tracking_uri, SETTINGS.poll_s)
+        self.follower = ChampionFollower(
+            initial, SETTINGS.tracking_uri, SETTINGS.poll_s, prepare=self._prepare
+        )
         if STARTUP.follows_champion:
             self.follower.start()
         else:
@@ -170,6 +174,11 @@ class ChampionService:
                 SETTINGS.poll_s,
                 "set" if SETTINGS.tracking_uri else "unset",
             )
+
+    @staticmethod
+    def _prepare(model: Any) -> Any:
+        # One ONNX graph for preprocessing and every member: 64 ms -> ~1 ms a row for the credit ensemble.
+        return fastest(model, CONTRACT)
 
     @bentoml.on_shutdown
     def close(self) -> None:
@@ -192,7 +201,10 @@ class ChampionService:
     def _score(
         self, served: ServedModel, rows: list[dict[str, Any]], request_id: str
     ) -> list[dict[str, Any]]:
-        proba = np.asarray(served.model.predict_proba(self._frame(rows)), dtype=float)
+        if isinstance(served.model, CompiledModel):  # straight from the records, no DataFrame
+            proba = served.model.predict_rows(rows)
+        else:
+            proba = np.asarray(served.model.predict_proba(self._frame(rows)), dtype=float)
         classes = CONTRACT.classes
         labels = [classes[k] for k in predicted_classes(proba, served.threshold)]
         # Plain dicts, not Prediction objects: the prediction log keeps them as they are, and pydantic
