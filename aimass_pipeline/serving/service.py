@@ -68,6 +68,7 @@ from aimass_pipeline.serving.champion import ChampionFollower, ServedModel, sing
 from aimass_pipeline.serving.compiled import fastest
 from aimass_pipeline.serving.config import SERVICE_CONFIG
 from aimass_pipeline.serving.guards import ApiKeyMiddleware, RejectedInputWithoutTraceback, ServiceMetrics
+from aimass_pipeline.serving.openapi import OpenApiMiddleware
 from aimass_pipeline.serving.request_limits import RequestGuardMiddleware
 from aimass_pipeline.serving.schema import (
     BatchPrediction,
@@ -278,6 +279,10 @@ class ChampionService:
             histogram.observe(out["probability"])
 
 
+API_PATHS = ("/predict", "/predict_batch")
 # Outermost first: the key is checked before the body is read.
 ChampionService.add_asgi_middleware(ApiKeyMiddleware, key=SETTINGS.api_key)
-ChampionService.add_asgi_middleware(RequestGuardMiddleware, max_body_bytes=SETTINGS.max_body_bytes)
+ChampionService.add_asgi_middleware(
+    RequestGuardMiddleware, max_body_bytes=SETTINGS.max_body_bytes, api_paths=API_PATHS
+)
+ChampionService.add_asgi_middleware(OpenApiMiddleware, api_paths=API_PATHS, secured=bool(SETTINGS.api_key))
