@@ -1,12 +1,12 @@
 """The Dagster code location: every stage's assets, checks, jobs, sensors and schedules for every use-case
 spec, and the resources they run with. It only assembles: each stage builds its own definitions."""
 
-from dagster import AssetChecksDefinition, Definitions, EnvVar, in_process_executor
+from dagster import AssetChecksDefinition, Definitions, EnvVar, JobDefinition, in_process_executor
 
 from aimass_pipeline.analysis.assets import build_analysis
 from aimass_pipeline.collection.assets import build_collection
 from aimass_pipeline.collection.sensors import build_landing_sensor
-from aimass_pipeline.core.specs import UseCaseSpec
+from aimass_pipeline.core.specs import SpecError, UseCaseSpec
 from aimass_pipeline.deployment.assets import build_deployment
 from aimass_pipeline.deployment.resources import BentoResource
 from aimass_pipeline.evaluation.assets import build_evaluation, build_registration
@@ -23,6 +23,7 @@ from aimass_pipeline.orchestration.resources import (
     LandingZoneResource,
     MlflowResource,
 )
+from aimass_pipeline.orchestration.spec_errors import build_spec_error_asset
 from aimass_pipeline.orchestration.use_case import UseCase
 from aimass_pipeline.preprocessing.assets import build_preprocessing
 from aimass_pipeline.settings import load_settings
@@ -57,19 +58,25 @@ def build_resources(dbt_target: str) -> dict:
         "landing": LandingZoneResource(root=EnvVar("AIMASS_LANDING_ROOT")),
         "labels": LabelsZoneResource(root=EnvVar("AIMASS_LABELS_ROOT")),
         "mlflow": MlflowResource(
-            tracking_uri=EnvVar("MLFLOW_TRACKING_URI"), artifact_root=EnvVar("AIMASS_MLFLOW_ARTIFACTS")
+            tracking_uri=EnvVar("MLFLOW_TRACKING_URI"),
+            artifact_root=EnvVar("AIMASS_MLFLOW_ARTIFACTS"),
+            signing_key=EnvVar("AIMASS_SIGNING_KEY"),
         ),
         "warehouse": warehouse,
-        "io_manager": LakeIOManager(lake=lake),
+        "io_manager": LakeIOManager(lake=lake, signing_key=EnvVar("AIMASS_SIGNING_KEY")),
         "warehouse_io": WarehouseInputManager(warehouse=warehouse),
         "dbt": dbt_resource(dbt_target),
         "bento": BentoResource(home=EnvVar("BENTOML_HOME")),
     }
 
 
-def build_definitions(specs: dict[str, UseCaseSpec], dbt_target: str | None = None) -> Definitions:
-    """The definitions of ``specs``; ``dbt_target`` defaults to the environment's (``Settings.dbt_target``)."""
+def build_definitions(
+    specs: dict[str, UseCaseSpec], dbt_target: str | None = None, broken: dict[str, SpecError] | None = None
+) -> Definitions:
+    """The definitions of ``specs``; ``dbt_target`` defaults to the environment's (``Settings.dbt_target``).
+    Each use case in ``broken`` shows up as one failing ``<use case>/spec`` asset naming its error."""
     assets, checks, jobs, sensors, schedules = [build_warehouse_models(specs)], [], [], [], []
+    assets.extend(build_spec_error_asset(name, error) for name, error in (broken or {}).items())
     for spec in specs.values():
         uc = UseCase(spec)
         for stage in STAGES:
@@ -92,4 +99,9 @@ def build_definitions(specs: dict[str, UseCaseSpec], dbt_target: str | None = No
 
 
 _settings = load_settings()
-defs = build_definitions(_settings.use_case_specs(), _settings.dbt_target)
+defs = build_definitions(_settings.use_case_specs(), _settings.dbt_target, _settings.spec_errors())
+
+
+def job_named(name: str) -> JobDefinition:
+    """A job of ``defs`` by name: what a Celery worker rebuilds (orchestration.jobs.RECONSTRUCTOR)."""
+    return defs.resolve_job_def(name)

@@ -124,6 +124,7 @@ def test_registry_lands_in_postgres(prod_settings: Settings, credit_frame: pd.Da
         example=features.head(5),
         tags={"aimass.use_case": "credit_risk"},
         code_version=code_version(),
+        signing_key=prod_settings.signing_key(),
         trusted_types=family.skops_trusted_types,
     )
     version = register_version(

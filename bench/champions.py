@@ -15,6 +15,7 @@ import pandas as pd
 
 USE_CASES = ("credit_risk", "breast_cancer", "digits")
 SEED = 7
+SIGNING_KEY = "aimass-bench-signing-key"  # the service loads only signed models
 # Short torch training: the bench measures serving, not accuracy.
 TORCH_PARAMS = {"max_epochs": 5}
 
@@ -61,6 +62,9 @@ def build(use_case: str, work: Path) -> tuple[Path, pd.DataFrame, dict]:
     model = SoftVotingEnsemble(members=members, names=names).fit(X[:n_train], y[:n_train])
     path = work / f"{use_case}_model"
     mlflow.sklearn.save_model(model, path, serialization_format="cloudpickle", input_example=X.head(3))
+    from aimass_pipeline.core.signing import sign_directory
+
+    sign_directory(path, SIGNING_KEY)
     return path, X[n_train:].reset_index(drop=True), spec.model_dump(mode="json")
 
 
@@ -187,6 +191,7 @@ def run(opts: Any, serving: Any) -> None:
             "AIMASS_HOME": str(work / "home"),
             "AIMASS_LAKE_URL": (work / "lake").as_uri(),
             "AIMASS_CHAMPION_POLL_S": "0",
+            "AIMASS_SIGNING_KEY": SIGNING_KEY,
         }
         servers = {
             "raw": (

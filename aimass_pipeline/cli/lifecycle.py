@@ -1,4 +1,5 @@
-"""`aimass run` and `aimass ingest`: lifecycle runs in this process."""
+"""`aimass run` and `aimass ingest`: lifecycle runs in this process, or on the run queue when a daemon serves
+this instance (orchestration/queue.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 import time
 
-from aimass_pipeline.cli.common import ready_settings, spec_or_exit
+from aimass_pipeline.cli.common import EXIT_CONFIG, ready_settings, report_broken, spec_or_exit
 from aimass_pipeline.cli.quarantine import quarantined
 
 
@@ -61,6 +62,42 @@ def _report(name: str, what: str, result, elapsed: float) -> bool:
     return False
 
 
+def _daemon_serves() -> bool:
+    """True when a live daemon serves this instance: runs then go to its queue (orchestration/queue.py)."""
+    from aimass_pipeline.orchestration.jobs import dagster_instance
+    from aimass_pipeline.orchestration.queue import live_daemon
+
+    with dagster_instance() as instance:
+        if not live_daemon(instance):
+            return False
+    print("a Dagster daemon serves this instance (`aimass up`): submitting to its run queue", flush=True)
+    return True
+
+
+def _submit(uc, runs: list) -> None:
+    from aimass_pipeline.orchestration.jobs import dagster_instance
+    from aimass_pipeline.orchestration.queue import QueueError, submit_batches
+
+    with dagster_instance() as instance:
+        try:
+            submit_batches(instance, uc, runs)
+        except QueueError as exc:
+            raise SystemExit(f"aimass: {exc}") from exc
+
+
+def _execute(defs, uc, instance, request, run_config: dict, **kwargs):
+    """execute_batch, the run tagged with this process; first, runs of the use case that a killed command
+    left STARTED are marked failed (nothing else would: no run monitor watches an in-process run)."""
+    from aimass_pipeline.orchestration.jobs import execute_batch
+    from aimass_pipeline.orchestration.queue import fail_orphaned_runs, owned_by_this_process
+
+    for run_id in fail_orphaned_runs(instance, uc):
+        print(
+            f"[{uc.name}] run {run_id} was left running by a killed command: marked failed", file=sys.stderr
+        )
+    return execute_batch(defs, uc, instance, owned_by_this_process(request), run_config, **kwargs)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Land the packaged data on a fresh home, take in every new batch, then run the whole lifecycle once:
     on the newest new batch, or, with nothing new, again on the newest stored batch (idempotent)."""
@@ -68,16 +105,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aimass_pipeline.collection.sensors import batch_request
     from aimass_pipeline.core.lake import Lake
     from aimass_pipeline.definitions import build_definitions
-    from aimass_pipeline.orchestration.jobs import dagster_instance, execute_batch
+    from aimass_pipeline.orchestration.jobs import dagster_instance
     from aimass_pipeline.orchestration.use_case import UseCase
 
     settings = ready_settings()
     specs = settings.use_case_specs()
     names = [args.use_case] if args.use_case else list(specs)
-    defs = build_definitions(specs)
+    errors = settings.spec_errors()
+    broken = report_broken(settings) if not args.use_case else {}
+    for name in names:
+        spec_or_exit(specs, name, errors)
+    queued = _daemon_serves()
+    defs = None if queued else build_definitions(specs)
     failed = []
     for name in names:
-        spec = spec_or_exit(specs, name)
+        spec = specs[name]
         uc = UseCase(spec)
         if spec.data.seed_source:
             seeded = seed_landing_zone(settings.landing_location(name), spec.contract, spec.data.seed_source)
@@ -94,12 +136,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 failed.append(name)
                 continue
             requests = [batch_request(uc, Batch(stored[-1]["batch_id"], ()))]
+        if queued:
+            _submit(uc, [(r, _run_config(spec, args, r.run_config)) for r in requests])
+            continue
         started = time.monotonic()
         set_aside = False
         with dagster_instance() as instance:
             # Earlier new batches only enter the raw zone; the lifecycle then runs once, over all of them.
             for request in requests[:-1]:
-                result = execute_batch(
+                result = _execute(
                     defs,
                     uc,
                     instance,
@@ -109,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 )
                 if _report(name, f"batch {request.partition_key}", result, time.monotonic() - started):
                     set_aside |= _set_aside(uc, result)
-            result = execute_batch(
+            result = _execute(
                 defs, uc, instance, requests[-1], _run_config(spec, args, requests[-1].run_config)
             )
         if not _report(
@@ -126,21 +171,25 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"[{name}] champion: models:/{name}@champion = version {champion['champion_version']}; bento {bento}"
         )
         print(f"[{name}] serve it: .venv/bin/aimass serve {name} --port 3000")
-    return 1 if failed else 0
+    # A broken spec of another use case: the healthy ones ran, and the exit code still says so.
+    return 1 if failed else (EXIT_CONFIG if broken else 0)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """What the landing sensors would start now, run in process: one lifecycle run per new batch."""
     from aimass_pipeline.definitions import build_definitions
-    from aimass_pipeline.orchestration.jobs import dagster_instance, execute_batch
+    from aimass_pipeline.orchestration.jobs import dagster_instance
     from aimass_pipeline.orchestration.use_case import UseCase
 
     settings = ready_settings()
     specs = settings.use_case_specs()
     names = [args.use_case] if args.use_case else list(specs)
+    errors = settings.spec_errors()
+    broken = report_broken(settings) if not args.use_case else {}
     for name in names:
-        spec_or_exit(specs, name)
-    defs = build_definitions(specs)
+        spec_or_exit(specs, name, errors)
+    queued = _daemon_serves()
+    defs = None if queued else build_definitions(specs)
     failed = []
     with dagster_instance() as instance:
         for name in names:
@@ -150,10 +199,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             if not requests:
                 print(f"[{name}] nothing new in {settings.landing_dir(name)}")
                 continue
+            if queued:
+                _submit(uc, [(r, _run_config(specs[name], args, r.run_config)) for r in requests])
+                continue
             for request in requests:
                 what = f"batch {request.partition_key} ({request.tags['aimass/batch_files']})"
                 started = time.monotonic()
-                result = execute_batch(
+                result = _execute(
                     defs, uc, instance, request, _run_config(specs[name], args, request.run_config)
                 )
                 succeeded = _report(name, what, result, time.monotonic() - started)
@@ -162,4 +214,5 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     failed.append(f"{name}:{request.partition_key}")
     for entry in quarantined(settings, names):
         print(f"[{entry['use_case']}] in quarantine: {entry['quarantined_file']} [{entry['rule']}]")
-    return 1 if failed else 0
+    # A broken spec of another use case: the healthy ones ran, and the exit code still says so.
+    return 1 if failed else (EXIT_CONFIG if broken else 0)

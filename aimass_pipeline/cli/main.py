@@ -10,6 +10,7 @@ from aimass_pipeline.cli.operations import cmd_promote, cmd_rollback, cmd_serve,
 from aimass_pipeline.cli.quarantine import cmd_quarantine_list, cmd_quarantine_retry
 from aimass_pipeline.cli.trace import cmd_trace
 from aimass_pipeline.cli.up import cmd_up
+from aimass_pipeline.cli.worker import add_worker_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,12 +100,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--serve-port", type=int, default=3100, help="first champion's port; the next use case gets +1, ..."
     )
     up.set_defaults(func=cmd_up)
+    add_worker_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. An expected error (settings AIMass cannot work with, a spec it cannot use) is one
+    line on stderr and exit 2, never a traceback; a traceback means a bug."""
+    from aimass_pipeline.cli.common import EXIT_CONFIG
+    from aimass_pipeline.core.specs import SpecError
+    from aimass_pipeline.settings import SettingsError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (SettingsError, SpecError) as exc:
+        print(f"aimass: {exc}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG
 
 
 if __name__ == "__main__":

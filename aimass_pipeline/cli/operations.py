@@ -15,15 +15,15 @@ def _move_champion(use_case: str, move) -> int:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from aimass_pipeline.core.registry import champion_version, previous_version
+    from aimass_pipeline.core.registry import PromotionConflict, champion_version, previous_version
     from aimass_pipeline.deployment.bento import build_champion_bento
 
     settings = load_settings().prepare()
-    spec_or_exit(settings.use_case_specs(), use_case)
+    spec_or_exit(settings.use_case_specs(), use_case, settings.spec_errors())
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     try:
         move(client)
-    except (LookupError, MlflowException) as exc:
+    except (LookupError, MlflowException, PromotionConflict) as exc:
         # An operator's typo (no such version, nothing to roll back to) is a message, not a traceback.
         raise SystemExit(f"aimass: {getattr(exc, 'message', None) or exc}") from exc
     champion, previous = champion_version(client, use_case), previous_version(client, use_case)
@@ -39,12 +39,14 @@ def _move_champion(use_case: str, move) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from aimass_pipeline.core.registry import promote
+    from aimass_pipeline.core.registry import champion_version, promote
 
     def move(client) -> None:
         version = str(args.version)
         client.get_model_version(args.use_case, version)  # a clear error before any alias moves
-        promote(client, args.use_case, version)
+        # Compare-and-set on what the operator's command saw: a gate landing in between is not overwritten.
+        current = champion_version(client, args.use_case)
+        promote(client, args.use_case, version, expected=str(current.version) if current else None)
         client.set_model_version_tag(args.use_case, version, "promoted_by", "operator")
 
     return _move_champion(args.use_case, move)
@@ -60,14 +62,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aimass_pipeline.cli.serve import serve
 
     settings = load_settings().prepare()
-    spec_or_exit(settings.use_case_specs(), args.use_case)
+    spec_or_exit(settings.use_case_specs(), args.use_case, settings.spec_errors())
     return serve(settings, args.use_case, args.port, args.host)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from aimass_pipeline.cli.status import collect_status
 
-    report = collect_status(load_settings().prepare())
+    settings = load_settings().prepare()
+    report = collect_status(settings)
+    # Additive to schema_version 1: use case -> why its spec is not loaded (the others are reported as usual).
+    report["broken_specs"] = {name: str(error) for name, error in settings.spec_errors().items()}
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True, default=str))
         return 0
@@ -84,4 +89,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(
             f"- {name}: champion {champ_text}; bento {info['bento'] or 'none'}; last run {run['status'] if run else 'none'}"
         )
+    for name, error in report["broken_specs"].items():
+        print(f"- {name}: NOT LOADED, broken spec: {error}")
     return 0

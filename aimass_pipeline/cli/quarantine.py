@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from aimass_pipeline.cli.common import spec_or_exit
+from aimass_pipeline.cli.common import report_broken, spec_or_exit
 from aimass_pipeline.settings import load_settings
 
 
@@ -21,7 +21,12 @@ def quarantined(settings, names: list[str]) -> list[dict]:
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
     settings = load_settings().prepare()
-    entries = quarantined(settings, [args.use_case] if args.use_case else sorted(settings.use_case_specs()))
+    specs = settings.use_case_specs()
+    if args.use_case:
+        spec_or_exit(specs, args.use_case, settings.spec_errors())
+    else:
+        report_broken(settings)
+    entries = quarantined(settings, [args.use_case] if args.use_case else sorted(specs))
     if args.json:
         print(json.dumps(entries, indent=2, sort_keys=True, ensure_ascii=False))
         return 0
@@ -37,7 +42,7 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
     from aimass_pipeline.collection.quarantine import retry
 
     settings = load_settings().prepare()
-    spec_or_exit(settings.use_case_specs(), args.use_case)
+    spec_or_exit(settings.use_case_specs(), args.use_case, settings.spec_errors())
     try:
         landed = retry(
             settings.quarantine_location(args.use_case), args.file, settings.landing_location(args.use_case)

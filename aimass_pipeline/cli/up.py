@@ -7,9 +7,9 @@ import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from aimass_pipeline.cli.common import ROOT, ready_settings
+from aimass_pipeline.cli.common import ROOT, ready_settings, report_broken
 from aimass_pipeline.core.processes import reset_signals, venv_executable
 from aimass_pipeline.settings import Settings
 
@@ -24,6 +24,8 @@ class Child:
     # dagster dev shuts its five processes down on SIGINT; bentoml serve flushes the prediction log on
     # SIGTERM (its on_shutdown hook).
     stop_signal: signal.Signals = signal.SIGINT
+    # What `aimass up` prints once it started (a champion's URL).
+    banner: str = ""
 
 
 def champion_servers(settings: Settings, host: str, first_port: int) -> list[tuple[Child, str]]:
@@ -62,11 +64,8 @@ def champion_servers(settings: Settings, host: str, first_port: int) -> list[tup
     return servers
 
 
-def cmd_up(args: argparse.Namespace) -> int:
-    settings = ready_settings()
-    from aimass_pipeline.transformation.project import ensure_manifest
-
-    ensure_manifest()
+def up_children(settings: Settings, args: argparse.Namespace) -> list[Child]:
+    """The processes `aimass up` starts: the Dagster UI and daemon, the MLflow UI, every champion's server."""
     env = settings.child_env()
     dagster = Child(
         "dagster",
@@ -87,8 +86,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         [
             venv_executable("mlflow"),
             "ui",
-            "--backend-store-uri",
-            settings.mlflow_tracking_uri,
             "--default-artifact-root",
             settings.mlflow_artifacts_uri,
             "--host",
@@ -99,11 +96,26 @@ def cmd_up(args: argparse.Namespace) -> int:
             "--workers",
             "1",
         ],
-        # MLflow's job runner drives features AIMass does not use (online scoring, trace archival).
-        {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        # The store URI holds the PostgreSQL password in prod: through the environment (`mlflow ui` reads
+        # MLFLOW_BACKEND_STORE_URI), never argv, which every user sees in `ps`. MLflow's job runner drives
+        # features AIMass does not use (online scoring, trace archival).
+        {
+            **env,
+            "MLFLOW_BACKEND_STORE_URI": settings.mlflow_tracking_uri,
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        },
     )
     servers = champion_servers(settings, args.host, args.serve_port)
-    children = [dagster, mlflow_ui, *(child for child, _ in servers)]
+    return [dagster, mlflow_ui, *(replace(child, banner=f"Serving {line}") for child, line in servers)]
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = ready_settings()
+    from aimass_pipeline.transformation.project import ensure_manifest
+
+    ensure_manifest()
+    report_broken(settings)  # shown, and in the Dagster UI as a failing <use case>/spec asset; the rest runs
+    children = up_children(settings, args)
     procs = [
         subprocess.Popen(
             child.argv, env=child.env, cwd=ROOT, preexec_fn=reset_signals, start_new_session=True
@@ -114,8 +126,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"Dagster UI: http://{args.host}:{args.port}  MLflow UI: http://{args.host}:{args.mlflow_port}",
         flush=True,
     )
-    for _, line in servers:
-        print(f"Serving {line}", flush=True)
+    for child in children:
+        if child.banner:
+            print(child.banner, flush=True)
 
     stopping: list[int] = []
 

@@ -4,6 +4,11 @@ Raw zone: ``raw/<use case>/batch=<batch id>/`` holds the batch's landed files un
 one ``manifest.json`` listing them (``members``: source_file, sha256, size, data_path) with the batch's
 ``ingested_order``. The manifest is written last: a folder without one is not a stored batch. Each file
 content (sha256) is stored once per use case, whichever batch it came in.
+
+Two processes may store the same batch at once (the landing sensor's run and `aimass ingest`): both copy the
+same bytes (each file appears whole, never truncated by the other), and the batch's ``ingested_order`` is
+claimed by a create-if-absent write of ``raw/<use case>/_orders/<order>`` naming the batch
+(core/exclusive.py). The one claim per batch decides: one order, one ``newly_stored``, one manifest.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from typing import Protocol
 
 import fsspec
 import pandas as pd
+from fsspec.implementations.local import LocalFileSystem
 
+from aimass_pipeline.core.exclusive import create_exclusive, replace_local
 from aimass_pipeline.core.locations import Location
 
 _CHUNK = 1 << 20
@@ -61,8 +68,13 @@ class Lake:
         return self.fs.exists(self.path(*parts))
 
     def write_bytes(self, data: bytes, *parts: str) -> str:
+        """Write whole or not at all: a process killed mid-write leaves the old bytes (or nothing), never a
+        truncated asset. Locally under a private name renamed into place; an S3 object appears on completion."""
         target = self.path(*parts)
         self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        if isinstance(self.fs, LocalFileSystem):
+            replace_local(target, lambda handle: handle.write(data))
+            return target
         with self.fs.open(target, "wb") as handle:
             handle.write(data)
         return target
@@ -127,18 +139,73 @@ class Lake:
         }
 
     def _copy_in(self, landed: LandedFile, target: str) -> None:
-        """Stream a landed file into the lake, hashing what was read; never holds the file in memory."""
+        """Stream a landed file into the lake, hashing what was read; never holds the file in memory.
+        Locally under a private name renamed into place once its hash is right; an S3 PUT is atomic."""
         digest = hashlib.sha256()
-        with landed.source().open("rb") as source, self.fs.open(target, "wb") as sink:
-            for chunk in iter(lambda: source.read(_CHUNK), b""):
-                digest.update(chunk)
-                sink.write(chunk)
-        if digest.hexdigest() != landed.sha256:
-            raise LandedFileChanged(
-                f"{landed.path} changed after it was listed: sha256 {landed.sha256[:16]}... when listed, "
-                f"{digest.hexdigest()[:16]}... when copied (replaced or still being written). Nothing was "
-                "stored; the file stays in the landing zone and a later tick takes its new bytes."
-            )
+
+        def copy(sink) -> None:
+            with landed.source().open("rb") as source:
+                for chunk in iter(lambda: source.read(_CHUNK), b""):
+                    digest.update(chunk)
+                    sink.write(chunk)
+            check()
+
+        def check() -> None:
+            if digest.hexdigest() != landed.sha256:
+                raise self._changed(landed, digest.hexdigest())
+
+        if isinstance(self.fs, LocalFileSystem):
+            replace_local(target, copy)
+            return
+        with self.fs.open(target, "wb") as sink:
+            copy(sink)
+
+    @staticmethod
+    def _changed(landed: LandedFile, seen: str) -> LandedFileChanged:
+        return LandedFileChanged(
+            f"{landed.path} changed after it was listed: sha256 {landed.sha256[:16]}... when listed, "
+            f"{seen[:16]}... when copied (replaced or still being written). Nothing was "
+            "stored; the file stays in the landing zone and a later tick takes its new bytes."
+        )
+
+    def _orders(self, use_case: str) -> dict[int, str]:
+        """Every claimed ingested order -> the batch holding it (claims are immutable, so cached)."""
+        folder = self.path("raw", use_case, "_orders")
+        try:
+            entries = self.fs.ls(folder, detail=False, refresh=True)
+        except FileNotFoundError:
+            return {}
+        claims = {}
+        for entry in entries:
+            name = entry.rstrip("/").rsplit("/", 1)[-1]
+            if name.isdigit():
+                claims[int(name)] = self._claim(entry)
+        return claims
+
+    def _claim(self, path: str) -> str:
+        key = (
+            json.dumps(self.storage_options.get("client_kwargs", {}), sort_keys=True),
+            "claim:" + self.fs.unstrip_protocol(path),
+        )
+        if key not in _MANIFESTS:
+            _MANIFESTS[key] = self.fs.cat_file(path)
+        return _MANIFESTS[key].decode()
+
+    def claim_order(self, use_case: str, batch_id: str) -> tuple[int, bool]:
+        """The batch's ingested order, claimed atomically: (order, True) for the one call that claimed it,
+        (its order, False) for every other, concurrent or later. Orders only grow; a batch whose store
+        failed after its claim keeps it (a later store of the same batch reuses it)."""
+        while True:
+            claims = self._orders(use_case)
+            for order, holder in claims.items():
+                if holder == batch_id:
+                    return order, False
+            # Batches stored before claims existed hold orders 0..n-1 in their manifests.
+            order = max(claims) + 1 if claims else len(self.raw_batches(use_case))
+            if create_exclusive(
+                self.fs, self.path("raw", use_case, "_orders", f"{order:09d}"), batch_id.encode()
+            ):
+                return order, True
 
     def store_raw_batch(self, use_case: str, batch_id: str, landed: list[LandedFile]) -> tuple[dict, bool]:
         """Copy a batch's landed files into the raw zone once, with one manifest listing them, written
@@ -153,9 +220,12 @@ class Lake:
             for file in landed:
                 self._copy_in(file, self.path(*folder, file.name))
         except BaseException:
-            if self.fs.exists(self.path(*folder)):
+            # Unless another process got as far as claiming the batch: its copies are the same bytes.
+            claimed = batch_id in self._orders(use_case).values()
+            if not claimed and self.fs.exists(self.path(*folder)):
                 self.fs.rm(self.path(*folder), recursive=True)
             raise
+        order, claimed = self.claim_order(use_case, batch_id)
         manifest = {
             "batch_id": batch_id,
             "members": [
@@ -167,15 +237,16 @@ class Lake:
                 }
                 for file in landed
             ],
-            "ingested_order": len(self.raw_batches(use_case)),
+            "ingested_order": order,
         }
         if len(landed) == 1:
             # The one-file form readers of the layout before batching know (lineage, older tools).
             manifest.update(
                 {k: manifest["members"][0][k] for k in ("source_file", "sha256", "size", "data_path")}
             )
+        # Every process that stores the batch writes these same bytes, each write whole (never truncated).
         self.write_bytes(json.dumps(manifest, indent=2).encode(), *folder, "manifest.json")
-        return manifest, True
+        return manifest, claimed
 
 
 def members(manifest: dict) -> list[dict]:

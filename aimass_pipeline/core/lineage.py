@@ -24,7 +24,7 @@ from mlflow.tracking import MlflowClient
 
 from aimass_pipeline.core.lake import Lake, members
 from aimass_pipeline.core.prediction_log import PREFIX
-from aimass_pipeline.core.registry import CODE_VERSION_TAG, run_url
+from aimass_pipeline.core.registry import CODE_VERSION_TAG, redacted, run_url
 
 PACKAGE = "aimass-pipeline"
 DAGSTER_RUN_TAG = "dagster.run_id"
@@ -151,7 +151,7 @@ def trace_prediction(
         version = client.get_model_version(lineage.model_name, lineage.model_version)
     except MlflowException as exc:
         lineage.problems.append(
-            f"registry at {tracking_uri} has no version {lineage.model_version} of {lineage.model_name!r}: "
+            f"registry at {redacted(tracking_uri)} has no version {lineage.model_version} of {lineage.model_name!r}: "
             f"{exc.message}"
         )
         return lineage

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -11,6 +17,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from aimass_pipeline.core.scoring import DEFAULT_THRESHOLD
+from aimass_pipeline.core.signing import UntrustedArtifactError, sign_directory, verify_directory
+
+_log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
@@ -22,6 +31,11 @@ THRESHOLD_TAG = "threshold"
 # What the registry answers for a missing model (RESOURCE_DOES_NOT_EXIST) or alias (INVALID_PARAMETER_VALUE);
 # anything else (a database down, ...) is not "no champion" and propagates.
 _MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
+def redacted(uri: str) -> str:
+    """The store URI without its password, for messages and logs (a prod URI holds the PostgreSQL one)."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", uri)
 
 
 def champion_uri(name: str) -> str:
@@ -100,11 +114,54 @@ def previous_version(client: MlflowClient, name: str) -> Any:
     return _by_alias(client, name, PREVIOUS)
 
 
-def load_model(uri: str) -> Any:
-    """A registered model as the estimator it was logged as (``predict_proba`` included)."""
+def sign_logged_model(model_id: str, model_uri: str, signing_key: str | None) -> None:
+    """Sign what MLflow stored for a logged model, as stored: every file's sha256 under an HMAC, uploaded
+    beside them as ``aimass_signature.json``. ``load_model`` refuses the model without it."""
+    import mlflow.artifacts
+
+    with tempfile.TemporaryDirectory(prefix="aimass-sign-") as tmp:
+        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        signature = sign_directory(folder, signing_key)
+        MlflowClient().log_model_artifact(model_id, str(signature))
+
+
+def _check_skops_types(folder: Path, trusted_types: Collection[str], uri: str) -> None:
+    # The MLmodel file names the types skops may build; only the code's own list is honoured.
+    import yaml
+
+    flavor = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get("flavors", {}).get("sklearn", {})
+    if flavor.get("serialization_format") != "skops":
+        return
+    extra = sorted(set(flavor.get("skops_trusted_types") or []) - set(trusted_types))
+    if extra:
+        raise UntrustedArtifactError(
+            f"{uri}: its MLmodel asks skops to trust {extra}, not in the code's list"
+        )
+
+
+def load_model(uri: str, signing_key: str | None, trusted_types: Collection[str]) -> Any:
+    """A registered model as the estimator it was logged as (``predict_proba`` included), loaded only once
+    every file of it matches its signature and skops is asked to trust nothing beyond ``trusted_types``.
+    ``uri``: a ``models:/`` URI, an artifact URI or a local model directory (the Bento model store's)."""
+    import mlflow.artifacts
     import mlflow.sklearn
 
-    return mlflow.sklearn.load_model(uri)
+    with tempfile.TemporaryDirectory(prefix="aimass-model-") as tmp:
+        local = Path(uri)
+        if local.is_dir():
+            # A private copy: files swapped between the check and the load must not be what is loaded.
+            folder = Path(shutil.copytree(local, Path(tmp) / "model"))
+        else:
+            folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+        verify_directory(folder, signing_key, uri)
+        _check_skops_types(folder, trusted_types, uri)
+        return mlflow.sklearn.load_model(str(folder))
+
+
+def registered_from(client: MlflowClient, name: str, run_id: str) -> Any:
+    """The version already registered from candidate run ``run_id``, or None."""
+    found = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    return min(found, key=lambda v: int(v.version)) if found else None
 
 
 def register_version(
@@ -116,6 +173,11 @@ def register_version(
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
         client.create_registered_model(name, description=description)
+    # A step that died after registering (its worker killed, the database gone) runs again, in the same Dagster
+    # run or a retry of it: the candidate's MLflow run is registered once, so it gets its version back.
+    existing = registered_from(client, name, run_id)
+    if existing is not None:
+        return existing
     version = client.create_model_version(name, model_uri, run_id=run_id, tags=tags, description=description)
     return version
 
@@ -127,18 +189,81 @@ def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
         raise LookupError(f"{name}: no version has alias {PREVIOUS!r}, nothing to roll back to")
     if current is None:
         raise LookupError(f"{name}: no champion to roll back from")
-    client.set_registered_model_alias(name, CHAMPION, str(previous.version))
-    client.set_registered_model_alias(name, PREVIOUS, str(current.version))
+    # The same compare-and-set as a promotion: a gate that moved the champion meanwhile is not undone.
+    promote(client, name, str(previous.version), expected=str(current.version))
     return str(previous.version), str(current.version)
 
 
-def promote(client: MlflowClient, name: str, version: str) -> str | None:
-    """Point ``champion`` at ``version``; the former champion keeps ``previous``. Returns the former."""
-    former = champion_version(client, name)
-    if former is not None and str(former.version) != str(version):
-        client.set_registered_model_alias(name, PREVIOUS, former.version)
-    client.set_registered_model_alias(name, CHAMPION, str(version))
-    return str(former.version) if former is not None else None
+class PromotionConflict(RuntimeError):
+    """The champion moved between the read a promotion decided on and the promotion: the later decision loses."""
+
+
+# Registry errors worth another try: the store did not answer (MLflow wraps a lost database connection as
+# TEMPORARILY_UNAVAILABLE). Anything else (no such version, a conflict) is an answer, not an outage.
+_TRANSIENT = ("TEMPORARILY_UNAVAILABLE",)
+PROMOTE_ATTEMPTS = 4
+PROMOTE_BACKOFF_S = 0.5
+_ANY = object()
+
+
+def promote(
+    client: MlflowClient,
+    name: str,
+    version: str,
+    *,
+    expected: object = _ANY,
+    attempts: int = PROMOTE_ATTEMPTS,
+    log: Callable[[str], None] = _log.warning,
+) -> str | None:
+    """Point ``champion`` at ``version``; the former champion keeps ``previous``. Returns the former.
+
+    ``expected`` is the champion version the decision was made on (None: there was none): a compare-and-set.
+    The alias is read again right before it moves; if it moved meanwhile (an operator's promotion, another
+    gate), PromotionConflict names both versions and nothing moves. An unreachable store is retried
+    ``attempts`` times with a doubling pause, each retry logged; every attempt converges on the same two
+    aliases (champion = version, previous = the expected former), so a retry after a half-done move finishes
+    it rather than moving again. Still unreachable after that: the store's error propagates."""
+    want = None if expected is None or expected is _ANY else str(expected)
+    for attempt in range(1, attempts + 1):
+        try:
+            return _compare_and_set(client, name, str(version), want, check=expected is not _ANY)
+        except MlflowException as exc:
+            if exc.error_code not in _TRANSIENT or attempt == attempts:
+                raise
+            pause = PROMOTE_BACKOFF_S * 2 ** (attempt - 1)
+            log(
+                f"{name}: registry unreachable while promoting version {version} (attempt {attempt} of "
+                f"{attempts}): {exc.message.splitlines()[0] if exc.message else exc}; retrying in {pause:.1f} s"
+            )
+            time.sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _compare_and_set(
+    client: MlflowClient, name: str, version: str, want: str | None, check: bool
+) -> str | None:
+    current = champion_version(client, name)
+    now = str(current.version) if current is not None else None
+    if now == version:
+        # Already champion: a retry after the champion moved but before we heard back, or a re-run.
+        if want is not None and want != version and _alias(client, name, PREVIOUS) != want:
+            client.set_registered_model_alias(name, PREVIOUS, want)
+        return want if check else _alias(client, name, PREVIOUS)
+    if check and now != want:
+        raise PromotionConflict(
+            f"{name}: champion moved from version {want or 'none'} to version {now or 'none'} while version "
+            f"{version} was being decided on; version {version} was NOT promoted (the later decision loses: "
+            f"champion stays version {now or 'none'})"
+        )
+    if now is not None:
+        client.set_registered_model_alias(name, PREVIOUS, now)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    return now
+
+
+def _alias(client: MlflowClient, name: str, alias: str) -> str | None:
+    found = _by_alias(client, name, alias)
+    return str(found.version) if found is not None else None
 
 
 def run_url(

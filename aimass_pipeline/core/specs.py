@@ -239,15 +239,23 @@ def load_spec(path: Path) -> UseCaseSpec:
     return spec
 
 
-def load_specs(*folders: Path) -> dict[str, UseCaseSpec]:
-    """The packaged specs plus any in ``folders``; a name defined twice is an error, not an override."""
+def load_specs(*folders: Path, broken: dict[str, SpecError] | None = None) -> dict[str, UseCaseSpec]:
+    """The packaged specs plus any in ``folders``; a name defined twice is an error, not an override.
+    With ``broken`` given, a spec that cannot be used is recorded there under its file's name (the use case
+    it would define) and every other spec still loads; without it, the first such spec raises SpecError."""
     specs: dict[str, UseCaseSpec] = {}
     for folder in (PACKAGED_SPECS, *folders):
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.yaml")):
-            spec = load_spec(path)
-            if spec.name in specs:
-                raise SpecError(f"{path}: use case {spec.name!r} is already defined by another spec")
+            try:
+                spec = load_spec(path)
+                if spec.name in specs:
+                    raise SpecError(f"{path}: use case {spec.name!r} is already defined by another spec")
+            except SpecError as error:
+                if broken is None:
+                    raise
+                broken[path.stem] = error
+                continue
             specs[spec.name] = spec
     return specs

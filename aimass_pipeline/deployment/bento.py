@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from aimass_pipeline.core.processes import reset_signals, venv_executable
-from aimass_pipeline.core.registry import champion_version, threshold_of
+from aimass_pipeline.core.registry import champion_version, redacted, threshold_of
+from aimass_pipeline.deployment.requirements import bento_requirements
 from aimass_pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,18 +38,6 @@ PACKAGE_FILES = tuple(
         for pattern in ("__init__.py", *(f"{package}/**/*.py" for package in BENTO_PACKAGES))
         for path in _PACKAGE_ROOT.glob(pattern)
     )
-)
-# The model's own requirements.txt (from MLflow) lists whatever the training process had imported,
-# torch and pytest included; these are what the service needs. skops: MLflow 3's default sklearn format.
-_SERVING_PACKAGES = (
-    "scikit-learn",
-    "xgboost",
-    "skops",
-    "mlflow",
-    "pandas",
-    "numpy",
-    "pydantic",
-    "threadpoolctl",
 )
 
 
@@ -80,7 +69,7 @@ def resolve_champion(settings: Settings, use_case: str) -> Champion:
     version = champion_version(MlflowClient(tracking_uri=settings.mlflow_tracking_uri), use_case)
     if version is None:
         raise NoChampionError(
-            f"no champion to serve for {use_case!r}: the registry at {settings.mlflow_tracking_uri} has no "
+            f"no champion to serve for {use_case!r}: the registry at {redacted(settings.mlflow_tracking_uri)} has no "
             f"version of registered model {use_case!r} with the champion alias"
         )
     spec = settings.use_case_specs()[use_case].model_dump(mode="json")
@@ -196,9 +185,16 @@ def _import_once(champion: Champion, labels: dict[str, str]) -> None:
         )
 
 
-def _build(payload: dict[str, Any]) -> str:
-    from importlib.metadata import version
+def _model_requirements(model_tag: str) -> list[str]:
+    import bentoml
 
+    path = Path(bentoml.models.get(model_tag).path_of("mlflow_model/requirements.txt"))
+    if not path.is_file():
+        raise FileNotFoundError(f"model {model_tag} has no MLflow requirements.txt at {path}")
+    return path.read_text().splitlines()
+
+
+def _build(payload: dict[str, Any]) -> str:
     import bentoml
 
     champion = Champion(**payload)
@@ -224,10 +220,6 @@ def _build(payload: dict[str, Any]) -> str:
             # Stored in bento.yaml and restored before the service module is imported at serve time:
             # this is what pins the bento to the imported champion.
             args={"use_case": champion.use_case, "model_tag": champion.model_tag, "spec": champion.spec},
-            # Exact versions for a container; locking would resolve against PyPI, which may be offline.
-            python={
-                "packages": [f"{name}=={version(name)}" for name in _SERVING_PACKAGES],
-                "lock_packages": False,
-            },
+            python=bento_requirements(_model_requirements(champion.model_tag)),
         )
     return str(bento.tag)

@@ -27,7 +27,7 @@ class GateDecision:
     promote: bool
     reason: str
     metric: str
-    test: str  # "delong" | "mcnemar" | "bootstrap" | "floor-only"
+    test: str  # "delong" | "mcnemar" | "bootstrap" | "floor-only" | "incomparable"
     challenger: float
     champion: float | None
     delta: float | None  # challenger - champion on the same rows
@@ -179,4 +179,39 @@ def decide(
         challenger_latency_p10_ms=challenger_latency_spread_ms[0],
         challenger_latency_p90_ms=challenger_latency_spread_ms[1],
         **evidence,
+    )
+
+
+def incomparable(
+    *,
+    metric: str,
+    y_true: np.ndarray,
+    challenger_proba: np.ndarray,
+    reason: str,
+    floor: float,
+    min_delta: float = 0.0,
+    alpha: float = 0.05,
+    challenger_latency_ms: float | None = None,
+    max_latency_ms: float | None = None,
+) -> GateDecision:
+    """A refusal because the champion cannot be scored on the holdout (it was trained under a contract whose
+    columns the holdout lacks): no paired evidence exists, so nothing is promoted automatically."""
+    y = np.asarray(y_true).astype(int)
+    return GateDecision(
+        promote=False,
+        reason=f"not promoted: {reason}",
+        metric=metric,
+        test="incomparable",
+        challenger=score(metric, y, _as_matrix(y, challenger_proba)),
+        champion=None,
+        delta=None,
+        ci_low=None,
+        ci_high=None,
+        p_value=None,
+        n=len(y),
+        alpha=alpha,
+        min_delta=min_delta,
+        floor=floor,
+        challenger_latency_ms=challenger_latency_ms,
+        max_latency_ms=max_latency_ms,
     )

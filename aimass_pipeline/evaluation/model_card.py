@@ -166,3 +166,14 @@ def render_model_card(
         "and are not a decision on their own.",
     ]
     return "\n\n".join(sections) + "\n"
+
+
+def markdown_table(scores: dict[str, dict[str, float]]) -> str:
+    """The candidates' metrics as a markdown table, one row per candidate."""
+    names = sorted({n for metrics in scores.values() for n in metrics if n != "rows"})
+    lines = ["| candidate | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for family, metrics in scores.items():
+        lines.append(
+            f"| {family} | " + " | ".join(f"{metrics.get(n, float('nan')):.4f}" for n in names) + " |"
+        )
+    return "\n".join(lines)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from aimass_pipeline.core.scoring import NEEDS_EVERY_CLASS, score
+from aimass_pipeline.core.scoring import NEEDS_EVERY_CLASS, correct, score
 
 
 def delong_test(y_true: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> tuple[float, float, float]:
@@ -73,16 +73,66 @@ def paired_bootstrap(
     """
     rng = np.random.default_rng(seed)
     n, classes = len(y_true), proba_a.shape[1]
-    deltas = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, n, n)
-        y = y_true[idx]
-        if metric in NEEDS_EVERY_CLASS and np.unique(y).size < classes:
-            continue  # undefined on a resample that lost a class
-        deltas.append(score(metric, y, proba_a[idx]) - score(metric, y, proba_b[idx]))
-    if len(deltas) < n_boot / 2:
+    if metric == "accuracy" or (metric == "roc_auc" and classes == 2):
+        # The same resamples as the loop below (one draw of n_boot x n indices is the same stream), scored
+        # as row weights in whole matrices: ~50x faster, which the gate's calibration tests rely on.
+        diffs = _weighted_deltas(metric, np.asarray(y_true), proba_a, proba_b, rng, n_boot)
+    else:
+        deltas = []
+        for _ in range(n_boot):
+            idx = rng.integers(0, n, n)
+            y = y_true[idx]
+            if metric in NEEDS_EVERY_CLASS and np.unique(y).size < classes:
+                continue  # undefined on a resample that lost a class
+            deltas.append(score(metric, y, proba_a[idx]) - score(metric, y, proba_b[idx]))
+        diffs = np.asarray(deltas)
+    if diffs.size < n_boot / 2:
         raise ValueError("most bootstrap resamples lost a class; the holdout is too small for this metric")
-    diffs = np.asarray(deltas)
     low, high = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
     p = (1 + np.sum(diffs <= 0)) / (diffs.size + 1)
     return float(low), float(high), float(p)
+
+
+_BLOCK = 200  # resamples per block: bounds the (block x n) weight matrix on a big holdout
+
+
+def _weighted_deltas(
+    metric: str,
+    y: np.ndarray,
+    proba_a: np.ndarray,
+    proba_b: np.ndarray,
+    rng: np.random.Generator,
+    n_boot: int,
+) -> np.ndarray:
+    """metric_a - metric_b on each resample, a resample being the count of times it drew each row."""
+    n = len(y)
+    out = []
+    for start in range(0, n_boot, _BLOCK):
+        block = min(_BLOCK, n_boot - start)
+        idx = rng.integers(0, n, (block, n))
+        offsets = idx + (np.arange(block) * n)[:, None]
+        weights = np.bincount(offsets.ravel(), minlength=block * n).reshape(block, n).astype(float)
+        if metric == "accuracy":
+            wins = correct(y, proba_a).astype(float) - correct(y, proba_b).astype(float)
+            out.append(weights @ wins / n)
+            continue
+        positive = y == 1
+        both = ((weights * positive).sum(axis=1) > 0) & ((weights * ~positive).sum(axis=1) > 0)
+        weights = weights[both]  # AUC is undefined on a resample that lost a class
+        out.append(
+            _weighted_auc(weights, positive, proba_a[:, 1]) - _weighted_auc(weights, positive, proba_b[:, 1])
+        )
+    return np.concatenate(out)
+
+
+def _weighted_auc(weights: np.ndarray, positive: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Mann-Whitney AUC (ties half) per row of ``weights``: ``core.scoring.auc`` of each resample."""
+    order = np.argsort(scores, kind="stable")
+    ordered = scores[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # one group per distinct score
+    w = weights[:, order]
+    pos, neg = w * positive[order], w * ~positive[order]
+    if starts.size < ordered.size:  # ties: sum each group of equal scores (reduceat is slow, so only then)
+        pos, neg = np.add.reduceat(pos, starts, axis=1), np.add.reduceat(neg, starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))

@@ -18,6 +18,11 @@ FAMILIES: dict[str, ModelFamily] = {
     for family in (LogRegFamily(), RandomForestFamily(), XGBoostFamily(), TorchMLPFamily(), TorchCNNFamily())
 }
 
+# The one list of types skops may build when a model is loaded, whatever its MLmodel file asks for.
+SKOPS_TRUSTED_TYPES: tuple[str, ...] = tuple(
+    sorted({name for family in FAMILIES.values() for name in family.skops_trusted_types})
+)
+
 
 class UnknownFamilyError(KeyError, ValueError):
     """A lookup miss (KeyError) that is also a bad spec value (ValueError), so either handler catches it."""
@@ -35,6 +40,7 @@ def get_family(name: str) -> ModelFamily:
 
 __all__ = [
     "FAMILIES",
+    "SKOPS_TRUSTED_TYPES",
     "IMAGE",
     "TABULAR",
     "FeatureLayout",

@@ -21,6 +21,9 @@ class OnnxHeadClassifier(ClassifierMixin, BaseEstimator):
     the inference session is rebuilt lazily after unpickling.
     """
 
+    # Imported lazily, so no pickle names it: the model's requirements (training.tracking) read this.
+    runtime_packages: tuple[str, ...] = ("onnxruntime",)
+
     def __init__(self, preprocess: Any = None, onnx_model: bytes = b"", classes: Any = None) -> None:
         self.preprocess = preprocess
         self.onnx_model = onnx_model

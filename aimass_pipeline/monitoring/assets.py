@@ -195,10 +195,10 @@ REFERENCE_TAG = "aimass.drift_reference"
 
 
 def build_reference(uc: UseCase) -> list:
-    """The drift reference of each promoted version, written by the lifecycle run that promoted it."""
+    """The drift reference of each registered version, written by the lifecycle run that registered it."""
 
-    # Group "registration", not "monitoring": it belongs to the run that trains and promotes (lifecycle and
-    # retrain jobs), where the training set in hand is the one the new champion was fitted on.
+    # Group "registration", not "monitoring": it belongs to the run that trains and registers (lifecycle and
+    # retrain jobs), where the training set in hand is the one the new version was fitted on.
     @asset(
         name="champion_reference",
         key_prefix=uc.name,
@@ -214,18 +214,11 @@ def build_reference(uc: UseCase) -> list:
         lake: LakeResource,
         mlflow: MlflowResource,
     ) -> dict:
-        """What drift is measured against: the promoted version's training features and holdout predictions."""
+        """What drift is measured against: the registered version's training features and holdout predictions.
+
+        Written for every registered version, promoted or not: an operator may promote a version the gate
+        refused (`aimass promote`), and monitoring must then have that version's own reference."""
         champion = champion_model["champion_version"]
-        if not champion_model["promoted"]:
-            context.add_output_metadata(
-                {
-                    "written": False,
-                    "champion_version": str(champion),
-                    "reason": f"version {champion_model['version']} was not promoted; the champion's "
-                    f"reference (version {champion}) stays",
-                }
-            )
-            return {"version": champion, "written": False}
         version = str(champion_model["version"])
         reference = save_reference(
             lake.lake(),
@@ -240,13 +233,20 @@ def build_reference(uc: UseCase) -> list:
         context.add_output_metadata(
             {
                 "written": True,
-                "champion_version": version,
+                "version": version,
+                "promoted": bool(champion_model["promoted"]),
+                "champion_version": str(champion),
                 "dagster/row_count": len(reference.features),
                 "holdout_predictions": len(reference.proba),
                 "features_uri": reference.features_uri,
                 "predictions_uri": reference.predictions_uri,
             }
         )
-        return {"version": version, "written": True, "features_uri": reference.features_uri}
+        return {
+            "version": version,
+            "written": True,
+            "champion_version": None if champion is None else str(champion),
+            "features_uri": reference.features_uri,
+        }
 
     return [champion_reference]

@@ -1,8 +1,9 @@
 """What drift is measured against: a snapshot, per registered model version, of the data that version was
 trained on and of its own predictions on the holdout, kept in the lake next to the prediction log.
 
-Keyed by version, not "latest": a rejected challenger retrains on newer data without becoming champion, and a
-rollback brings back an older version; either way the champion's own reference is the one to compare with."""
+Keyed by version, not "latest", and written for every registered version: a rejected challenger retrains on newer
+data without becoming champion, a rollback brings back an older version, and an operator may promote a version
+the gate refused; either way the champion's own reference is the one to compare with."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ MAX_REFERENCE_ROWS = 20_000
 
 
 class MissingReferenceError(LookupError):
-    """The champion has no drift reference (it was registered before monitoring existed, or elsewhere)."""
+    """The champion has no drift reference (it was registered before every version got one, or elsewhere)."""
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,10 @@ def load_reference(lake: Lake, use_case: str, version: str, classes: list[str]) 
     )
     if not lake.exists(*features_parts) or not lake.exists(*predictions_parts):
         raise MissingReferenceError(
-            f"{use_case} version {version} has no drift reference at {lake.uri(*features_parts[:-1])}: it is written "
-            f"when a lifecycle run promotes a version (asset champion_reference); rerun the lifecycle to create one"
+            f"{use_case} version {version} has no drift reference at {lake.uri(*features_parts[:-1])}: the "
+            f"lifecycle writes one for every version it registers (asset champion_reference), so this version "
+            f"was registered elsewhere or before references were written for every version; promote a version "
+            f"the lifecycle registered (`aimass promote {use_case} <version>`) or run the lifecycle to register one"
         )
     predictions = lake.read_parquet(*predictions_parts)
     missing = [c for c in classes if c not in predictions.columns]

@@ -6,9 +6,12 @@ from dagster import AssetExecutionContext, Config, MetadataValue, asset
 
 from aimass_pipeline.core.registry import ensure_experiment, run_url
 from aimass_pipeline.models import get_family
+from aimass_pipeline.optimisation.studies import StudyStore
 from aimass_pipeline.optimisation.tuning import TrialOutcome, tune
+from aimass_pipeline.orchestration.executor import TRAINING_OP_TAGS
 from aimass_pipeline.orchestration.resources import MlflowResource
 from aimass_pipeline.orchestration.use_case import LABEL, UseCase
+from aimass_pipeline.settings.scale import load_scale_settings
 
 
 class TuningBudget(Config):
@@ -28,6 +31,7 @@ def _params_asset(uc: UseCase, family_name: str):
         ins={"training_set": uc.ins("training_set")["training_set"]},
         group_name="optimisation",
         kinds={"optuna", "mlflow"},
+        op_tags=TRAINING_OP_TAGS,
     )
     def best_params(
         context: AssetExecutionContext,
@@ -46,6 +50,18 @@ def _params_asset(uc: UseCase, family_name: str):
         if trials == 0 or not space:
             context.add_output_metadata({"trials": 0, "params": MetadataValue.json(fixed)})
             return {"params": fixed, "cv_score": None, "trials": 0}
+        scale = load_scale_settings()
+        # Above one worker the study lives in the shared RDB, named by run and family so a step retry of the
+        # same run resumes its queue instead of adding a budget.
+        shared = (
+            {
+                "storage": StudyStore(scale.tuning_storage),
+                "workers": scale.tuning_workers,
+                "study_name": f"{uc.name}-{family_name}-{context.run_id}",
+            }
+            if scale.tuning_workers > 1 and scale.tuning_storage
+            else {}
+        )
         client = mlflow.client()
         experiment_id = ensure_experiment(client, uc.name, mlflow.artifact_root)
         X = training_set[uc.contract.feature_names]
@@ -79,6 +95,7 @@ def _params_asset(uc: UseCase, family_name: str):
                 cv_folds=uc.spec.tuning.cv_folds,
                 on_trial=record,
                 fixed=fixed,
+                **shared,
             )
             mlflow_api.log_params({f"best_{k}": v for k, v in result.best_params.items()})
             mlflow_api.log_metrics(
@@ -87,6 +104,7 @@ def _params_asset(uc: UseCase, family_name: str):
                     "trials": len(result.trials),
                     "pruned": result.n_pruned,
                     "trials_per_minute": 60 * len(result.trials) / max(result.seconds, 1e-9),
+                    "tuning_workers": shared.get("workers", 1),
                 }
             )
         params = {**fixed, **result.best_params}

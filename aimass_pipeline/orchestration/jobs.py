@@ -14,11 +14,18 @@ from dagster import (
     ExecuteInProcessResult,
     RunRequest,
     RunsFilter,
+    build_reconstructable_job,
     define_asset_job,
-    in_process_executor,
+    execute_job,
 )
 
+from aimass_pipeline.orchestration.executor import WorkerRunResult, lifecycle_executor
 from aimass_pipeline.orchestration.use_case import MONITORING_GROUP, USE_CASE_TAG, UseCase
+from aimass_pipeline.settings.scale import load_scale_settings
+
+# Where a Celery worker rebuilds a job by name: the code location module (it builds the same definitions
+# from the same environment, which `aimass worker` shares with the run).
+RECONSTRUCTOR = ("aimass_pipeline.definitions", "job_named")
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -36,11 +43,10 @@ def _batch_partitioned(uc: UseCase) -> AssetSelection:
 
 
 def build_lifecycle_job(uc: UseCase) -> "UnresolvedAssetJobDefinition":
-    # In-process: on 2 cores a fresh process per step costs ~5 s each, more than most steps' real work.
     return define_asset_job(
         name=uc.lifecycle_job,
         selection=_use_case_assets(uc),
-        executor_def=in_process_executor,
+        executor_def=lifecycle_executor(),
         tags={USE_CASE_TAG: uc.name},
         description=f"The whole {uc.name} lifecycle for one landed batch (a partition): batch to served champion.",
     )
@@ -50,7 +56,7 @@ def build_retrain_job(uc: UseCase) -> "UnresolvedAssetJobDefinition":
     return define_asset_job(
         name=uc.retrain_job,
         selection=_use_case_assets(uc) - _batch_partitioned(uc),
-        executor_def=in_process_executor,
+        executor_def=lifecycle_executor(),
         tags={USE_CASE_TAG: uc.name},
         description=f"The {uc.name} lifecycle over every batch already in the raw zone, ingesting nothing.",
     )
@@ -63,10 +69,31 @@ def execute_batch(
     request: RunRequest,
     run_config: dict,
     asset_selection: list[AssetKey] | None = None,
-) -> ExecuteInProcessResult:
-    """Run the lifecycle job in this process for the batch ``request`` names, exactly as the sensor's run
-    would (the partition registered first); a failure is in the result, not raised."""
+) -> ExecuteInProcessResult | WorkerRunResult:
+    """Run the lifecycle job for the batch ``request`` names, exactly as the sensor's run would (the
+    partition registered first); a failure is in the result, not raised. In this process, or with
+    ``AIMASS_EXECUTOR=celery`` coordinated from this process, each step a Celery task."""
     instance.add_dynamic_partitions(uc.batches.name, [request.partition_key])
+    if load_scale_settings().celery:
+        # execute_in_process would force the in-process executor; a worker needs a job it can rebuild.
+        job = build_reconstructable_job(*RECONSTRUCTOR, reconstructable_args=(uc.lifecycle_job,))
+        executor = job.get_definition().executor_def.name
+        if executor != "celery":
+            # The code location module was built before AIMASS_EXECUTOR=celery was set in this process:
+            # its steps would run here, in process, while the caller believes they are on workers.
+            raise RuntimeError(
+                f"AIMASS_EXECUTOR=celery, but {RECONSTRUCTOR[0]} was loaded with the {executor} executor; "
+                "set AIMASS_EXECUTOR before the process imports it"
+            )
+        result = execute_job(
+            job,
+            instance=instance,
+            run_config=run_config,
+            tags={**request.tags, "dagster/partition": request.partition_key},
+            asset_selection=asset_selection,
+            raise_on_error=False,
+        )
+        return WorkerRunResult(result)
     return defs.resolve_job_def(uc.lifecycle_job).execute_in_process(
         instance=instance,
         run_config=run_config,
@@ -77,7 +104,7 @@ def execute_batch(
     )
 
 
-def failed_checks(result: ExecuteInProcessResult, check_name: str) -> list[str]:
+def failed_checks(result: ExecuteInProcessResult | WorkerRunResult, check_name: str) -> list[str]:
     """The descriptions of every failed evaluation of ``check_name`` in a run."""
     return [
         e.description or ""
@@ -86,7 +113,7 @@ def failed_checks(result: ExecuteInProcessResult, check_name: str) -> list[str]:
     ]
 
 
-def run_failures(result: ExecuteInProcessResult) -> list[str]:
+def run_failures(result: ExecuteInProcessResult | WorkerRunResult) -> list[str]:
     """The failed steps and checks of a run, for a message an operator can act on."""
     lines = []
     for event in result.all_events:

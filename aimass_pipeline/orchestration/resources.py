@@ -1,7 +1,8 @@
 """Typed resources every stage shares (the lake and its IO manager, the landing and labels zones, MLflow);
 values come from the environment at run time only. A stage's own resources live in its ``resources.py``."""
 
-import pickle
+import json
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -14,9 +15,18 @@ from dagster import (
 )
 from mlflow.tracking import MlflowClient
 
+from aimass_pipeline.core import registry
 from aimass_pipeline.core.lake import Lake
 from aimass_pipeline.core.locations import Location, locate, quarantine_location
+from aimass_pipeline.core.signing import load_signed_pickle, signed_pickle
+from aimass_pipeline.models import SKOPS_TRUSTED_TYPES
 from aimass_pipeline.settings import load_settings
+
+
+def _signing_key(configured: str | None) -> str:
+    # EnvVar("AIMASS_SIGNING_KEY") in the code location; a resource built without it (tests, scripts) uses
+    # the key the settings resolve, which is the same one.
+    return configured or load_settings().signing_key()
 
 
 class LakeResource(ConfigurableResource):
@@ -62,18 +72,40 @@ class MlflowResource(ConfigurableResource):
     tracking_uri: str
     artifact_root: str
     ui_url: str = "http://127.0.0.1:5000"
+    # HMAC key logged models are signed with and verified against before loading (AIMASS_SIGNING_KEY).
+    signing_key: str | None = None
 
     def client(self) -> MlflowClient:
         mlflow.set_tracking_uri(self.tracking_uri)
         return MlflowClient(tracking_uri=self.tracking_uri)
 
+    def signing_key_value(self) -> str:
+        return _signing_key(self.signing_key)
+
+    def load_model(self, uri: str) -> Any:
+        """A logged or registered model, verified against its signature and the code's skops trust list."""
+        self.client()
+        return registry.load_model(uri, self.signing_key_value(), SKOPS_TRUSTED_TYPES)
+
+
+def _as_json(obj: object) -> bytes | None:
+    """The value as JSON when JSON gives back exactly it (no tuple, int key, NaN or object lost), else None."""
+    try:
+        text = json.dumps(obj, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return text.encode() if json.loads(text) == obj else None
+
 
 class LakeIOManager(ConfigurableIOManager):
-    """Asset values in the lake: DataFrames as Parquet, other values pickled, under ``assets/<key>``; a
-    partitioned asset keeps each partition apart (``assets/<key>/<partition>.parquet``), and an
-    unpartitioned consumer gets every stored partition as one table, in partition order."""
+    """Asset values in the lake under ``assets/<key>``: DataFrames as Parquet, values JSON holds exactly as
+    JSON, anything else (fitted models) as a pickle signed with ``signing_key`` and refused unread when the
+    signature does not match. A partitioned asset keeps each partition apart
+    (``assets/<key>/<partition>.parquet``), and an unpartitioned consumer gets every stored partition as
+    one table, in partition order."""
 
     lake: ResourceDependency[LakeResource]
+    signing_key: str | None = None
 
     def _parts(self, key_path: list[str], suffix: str, partition: str | None = None) -> list[str]:
         if partition is not None:
@@ -84,22 +116,36 @@ class LakeIOManager(ConfigurableIOManager):
         lake = self.lake.lake()
         key_path = list(context.asset_key.path)
         partition = context.asset_partition_key if context.has_asset_partitions else None
+        stale = [s for s in ("parquet", "json", "pkl") if lake.exists(*self._parts(key_path, s, partition))]
         if isinstance(obj, pd.DataFrame):
             location = lake.write_parquet(obj, *self._parts(key_path, "parquet", partition))
+        elif (text := _as_json(obj)) is not None:
+            location = lake.write_bytes(text, *self._parts(key_path, "json", partition))
         else:
-            location = lake.write_bytes(pickle.dumps(obj), *self._parts(key_path, "pkl", partition))
+            parts = self._parts(key_path, "pkl", partition)
+            blob = signed_pickle(obj, _signing_key(self.signing_key), "/".join(parts))
+            location = lake.write_bytes(blob, *parts)
+        for suffix in stale:
+            # A value that changed format must not leave its old file to be read first.
+            if not location.endswith(f".{suffix}"):
+                lake.fs.rm(lake.path(*self._parts(key_path, suffix, partition)))
         context.add_output_metadata({"lake_path": lake.fs.unstrip_protocol(location)})
 
     def _load_one(self, lake, key_path: list[str], partition: str | None) -> object:
         parquet = self._parts(key_path, "parquet", partition)
         if lake.exists(*parquet):
             return lake.read_parquet(*parquet)
+        as_json = self._parts(key_path, "json", partition)
+        if lake.exists(*as_json):
+            return json.loads(lake.read_bytes(*as_json))
         pickled = self._parts(key_path, "pkl", partition)
         if not lake.exists(*pickled):
             raise FileNotFoundError(
-                f"{'/'.join(key_path)} is not stored: neither {lake.uri(*parquet)} nor .pkl"
+                f"{'/'.join(key_path)} is not stored: neither {lake.uri(*parquet)} nor .json nor .pkl"
             )
-        return pickle.loads(lake.read_bytes(*pickled))
+        return load_signed_pickle(
+            lake.read_bytes(*pickled), _signing_key(self.signing_key), "/".join(pickled)
+        )
 
     def load_input(self, context: InputContext) -> object:
         lake = self.lake.lake()
@@ -111,10 +157,21 @@ class LakeIOManager(ConfigurableIOManager):
             return self._load_one(lake, key_path, keys[0])
         stored = [k for k in keys if lake.exists(*self._parts(key_path, "parquet", k))]
         missing = [k for k in keys if k not in stored]
+        # A batch whose files the raw zone holds but whose output is gone would silently drop out of every
+        # later training run: refuse it. One that stored nothing (all quarantined, replaced, not yet run)
+        # has nothing to lose and is left out.
+        lost = [k for k in missing if lake.raw_manifest(key_path[0], k) is not None]
+        if lost:
+            raise FileNotFoundError(
+                f"{context.asset_key.to_user_string()}: batch(es) {lost[:20]} are stored in the raw zone "
+                f"{lake.uri('raw', key_path[0])} but their output under {lake.uri('assets', *key_path)} is "
+                f"missing; materialise {context.asset_key.to_user_string()} again for "
+                f"{'that partition' if len(lost) == 1 else 'those partitions'} (it re-reads the raw zone)"
+            )
         if missing:
             # Registered but never stored: a batch that failed (quarantined, replaced) or is still running.
             context.log.warning(
-                f"{context.asset_key.to_user_string()}: {len(missing)} partition(s) not stored, "
+                f"{context.asset_key.to_user_string()}: {len(missing)} partition(s) not in the raw zone, "
                 f"not loaded: {missing[:20]}"
             )
         if not stored:

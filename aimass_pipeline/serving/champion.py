@@ -6,6 +6,12 @@ one reference to an immutable ``ServedModel``. A request reads that reference on
 answered entirely by the old or entirely by the new model: requests in flight finish on the old one, nothing
 waits for the load, and no request fails because of a swap. A load that fails is logged and retried at the
 next poll while the old model keeps serving.
+
+Before a swap the new version is vetted (``vet``): the contract it was trained under (a registry tag, see
+``core.version_contract``) must be satisfiable by the served request schema, and it must score both its own
+input example and a record of the served schema. A version that fails is refused: the old model keeps
+serving, the refusal is logged, kept in ``refusal()`` (the ``/readyz`` header ``x-aimass-champion-refused``)
+and counted by the ``aimass_champion_refused`` gauge, and it is not loaded again until the alias moves.
 """
 
 import logging
@@ -13,10 +19,22 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import pandas as pd
+
 from aimass_pipeline.core import registry
+from aimass_pipeline.core.contracts import Contract
+from aimass_pipeline.core.version_contract import version_contract
+from aimass_pipeline.models import SKOPS_TRUSTED_TYPES
+from aimass_pipeline.serving.served_model import (  # noqa: F401 - ServedModel re-exported for the service
+    ServedModel,
+    model_frame,
+    refusal,
+    set_refusal,
+    vet,
+)
+from aimass_pipeline.settings import load_serving_settings
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +43,6 @@ T = TypeVar("T")
 
 class StartupError(RuntimeError):
     """Something the service needs at start stayed unreachable after every retry."""
-
-
-@dataclass(frozen=True)
-class ServedModel:
-    model: Any
-    name: str
-    version: str
-    threshold: float
 
 
 def single_threaded(model: Any) -> Any:
@@ -66,19 +76,32 @@ def registry_champion(tracking_uri: str, name: str, retries: int) -> str | None:
     )
 
 
-def load_version(
-    tracking_uri: str, name: str, version: str, prepare: Callable[[Any], Any] = lambda model: model
-) -> ServedModel:
-    """Load one registered version, pinned by number: the alias may move again while this loads.
-    ``prepare`` turns the loaded model into what is served (the service compiles it)."""
+def load_served(uri: str, signing_key: str | None = None) -> Any:
+    """A model directory or URI, verified against its signature (the key: ``AIMASS_SIGNING_KEY`` unless
+    given) and the code's skops trust list before anything of it is unpickled."""
+    key = signing_key if signing_key is not None else load_serving_settings().signing_key
+    return registry.load_model(uri, key, SKOPS_TRUSTED_TYPES)
+
+
+def load_version(tracking_uri: str, name: str, version: str, signing_key: str | None = None) -> ServedModel:
+    """Load one registered version, pinned by number: the alias may move again while this loads."""
+    import mlflow.artifacts
+    from mlflow.models import Model
+
     client = registry.registry_client(tracking_uri)
     mv = client.get_model_version(name, version)
-    model = registry.load_model(client.get_model_version_download_uri(name, version))
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=client.get_model_version_download_uri(name, version), tracking_uri=tracking_uri
+    )
+    model = load_served(local, signing_key)
+    example = Model.load(local).load_input_example(local)
     return ServedModel(
-        prepare(single_threaded(model)),
+        single_threaded(model),
         name,
         str(mv.version),
         registry.threshold_of(mv.tags, f"{name} version {mv.version}"),
+        contract=version_contract(mv.tags),
+        example=example if isinstance(example, pd.DataFrame) else None,
     )
 
 
@@ -110,25 +133,61 @@ class ChampionFollower:
         tracking_uri: str,
         poll_s: float,
         on_swap: Callable[[ServedModel, ServedModel], None] | None = None,
-        prepare: Callable[[Any], Any] = lambda model: model,
+        signing_key: str | None = None,
+        *,
+        offered: Contract | None = None,
+        record: dict[str, Any] | None = None,
+        on_refuse: Callable[[str, str | None], None] | None = None,
+        prepare: Callable[[ServedModel], ServedModel] = lambda served: served,
     ) -> None:
-        self.prepare = prepare
+        """``offered`` is the served request schema's contract and ``record`` one of its records; with them
+        every version is vetted before it serves. ``on_refuse(version, reason)`` hears each refusal, and
+        ``on_refuse(version, None)`` when the alias leaves a refused version."""
+        self.signing_key = signing_key
+        self.prepare = prepare  # what the service serves of a loaded version (it compiles it)
         self.current = initial
         self.tracking_uri = tracking_uri
         self.poll_s = poll_s
         self.on_swap = on_swap
+        self.offered = offered
+        self.record = record
+        self.on_refuse = on_refuse
+        self.refused: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def _clear_refusals(self, keep: str | None) -> None:
+        for version in [v for v in self.refused if v != keep]:
+            del self.refused[version]
+            if self.on_refuse is not None:
+                self.on_refuse(version, None)
+        set_refusal(self.refused)
+
     def poll_once(self) -> bool:
         """One look at the registry; True when a new model now serves. Raises what the registry or the
-        load raised, leaving the current model in place."""
+        load raised, leaving the current model in place; a version that fails ``vet`` is refused."""
         old = self.current
         version = champion_version(self.tracking_uri, old.name)
-        if version is None or version == old.version:
+        self._clear_refusals(keep=version)
+        if version is None or version == old.version or version in self.refused:
             return False
         started = time.monotonic()
-        new = load_version(self.tracking_uri, old.name, version, self.prepare)
+        new = self.prepare(load_version(self.tracking_uri, old.name, version, self.signing_key))
+        problems = [] if self.offered is None else vet(new, self.offered, self.record or {})
+        if problems:
+            reason = "; ".join(problems)
+            self.refused[version] = reason
+            set_refusal(self.refused)
+            log.error(
+                "champion of %s: refused version %s, still serving version %s: %s",
+                old.name,
+                version,
+                old.version,
+                reason,
+            )
+            if self.on_refuse is not None:
+                self.on_refuse(version, reason)
+            return False
         # One reference assignment: atomic under the GIL, and each request reads it once.
         self.current = new
         log.info(

@@ -6,6 +6,7 @@ included) before serving it. A model that does not compile, or disagrees, is ser
 logged: slower, never different.
 """
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -14,6 +15,7 @@ import pandas as pd
 
 from aimass_pipeline.core.contracts import Contract
 from aimass_pipeline.models.compile import CompiledModel, CompileError, compile_model
+from aimass_pipeline.serving.served_model import ServedModel
 
 CHECK_ROWS = 512
 log = logging.getLogger(__name__)
@@ -46,12 +48,14 @@ def contract_rows(contract: Contract, n: int = CHECK_ROWS, seed: int = 0) -> pd.
     return frame.astype({name: object for name in contract.categorical_features})
 
 
-def fastest(model: Any, contract: Contract) -> Any:
-    """The compiled graph of ``model`` when it compiles and agrees on contract records, else ``model``."""
+def fastest(model: Any, contract: Contract, features: list[str] | None = None) -> Any:
+    """The compiled graph of ``model`` when it compiles and agrees on contract records, else ``model``.
+    ``features``: the columns the model was trained on, when a subset of the contract's."""
     if isinstance(model, CompiledModel):
         return model
+    rows = contract_rows(contract)
     try:
-        compiled = compile_model(model, contract_rows(contract))
+        compiled = compile_model(model, rows if features is None else rows[features])
     except CompileError as exc:
         log.warning("serving %s uncompiled (slower, same scores): %s", contract.use_case, exc)
         return model
@@ -62,3 +66,8 @@ def fastest(model: Any, contract: Contract) -> Any:
         compiled.checked_rows,
     )
     return compiled
+
+
+def compiled_served(served: ServedModel, contract: Contract) -> ServedModel:
+    """``served`` with its model compiled (``fastest``) on the columns its version was trained on."""
+    return dataclasses.replace(served, model=fastest(served.model, contract, served.features))

@@ -59,6 +59,13 @@ class ServiceMetrics:
             ["use_case", "model_version"],
             buckets=[round(0.1 * i, 1) for i in range(1, 11)],
         )
+        # 1 while the champion alias names a version this worker refused to serve (see served_model.vet).
+        self.champion_refused = prometheus_client.Gauge(
+            "aimass_champion_refused",
+            "1 while the champion alias names a version the service refused; reason: contract or broken.",
+            ["use_case", "model_version", "reason"],
+            multiprocess_mode="max",
+        )
         self.log_dropped = prometheus_client.Counter(
             "aimass_prediction_log_dropped_rows",
             "Predictions dropped from the prediction log because the lake could not be written in time.",

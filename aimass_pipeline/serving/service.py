@@ -61,11 +61,10 @@ from pydantic import Field, create_model
 from starlette.requests import Request
 from threadpoolctl import threadpool_limits
 
-from aimass_pipeline.core.registry import load_model
 from aimass_pipeline.core.scoring import predicted_classes
 from aimass_pipeline.models.compile import CompiledModel
-from aimass_pipeline.serving.champion import ChampionFollower, ServedModel, single_threaded
-from aimass_pipeline.serving.compiled import fastest
+from aimass_pipeline.serving.champion import ChampionFollower, ServedModel, load_served, single_threaded
+from aimass_pipeline.serving.compiled import compiled_served
 from aimass_pipeline.serving.config import SERVICE_CONFIG
 from aimass_pipeline.serving.guards import ApiKeyMiddleware, RejectedInputWithoutTraceback, ServiceMetrics
 from aimass_pipeline.serving.openapi import OpenApiMiddleware
@@ -74,9 +73,11 @@ from aimass_pipeline.serving.schema import (
     BatchPrediction,
     BentoArgs,
     PredictResponse,
+    example_record,
     record_model,
     request_model,
 )
+from aimass_pipeline.serving.served_model import RefusalHeaderMiddleware, model_frame, refusal_gauge
 from aimass_pipeline.serving.startup import (
     bento_threshold,
     prediction_logger,
@@ -142,11 +143,13 @@ class ChampionService:
     def __init__(self) -> None:
         stored = require_model_stores(STARTUP)
         metadata = stored.info.metadata
-        initial = ServedModel(
-            model=self._prepare(single_threaded(load_model(stored.path_of("mlflow_model")))),
-            name=str(metadata.get("registered_model_name", CONTRACT.use_case)),
-            version=str(metadata.get("model_version", stored.tag.version)),
-            threshold=bento_threshold(stored),
+        initial = self._prepare(
+            ServedModel(
+                model=single_threaded(load_served(stored.path_of("mlflow_model"), SETTINGS.signing_key)),
+                name=str(metadata.get("registered_model_name", CONTRACT.use_case)),
+                version=str(metadata.get("model_version", stored.tag.version)),
+                threshold=bento_threshold(stored),
+            )
         )
         threadpool_limits(limits=1)
         self.scoring = ThreadPoolExecutor(max_workers=SCORING_THREADS, thread_name_prefix="aimass-score")
@@ -161,8 +164,16 @@ class ChampionService:
         # held (0.1-1 s here), stalling every request in flight; they live as long as the process.
         gc.collect()
         gc.freeze()
+        # rel-gate (issue 11 fault 3): every new champion is vetted against the served schema first.
         self.follower = ChampionFollower(
-            initial, SETTINGS.tracking_uri, SETTINGS.poll_s, prepare=self._prepare
+            initial,
+            SETTINGS.tracking_uri,
+            SETTINGS.poll_s,
+            signing_key=SETTINGS.signing_key,
+            offered=CONTRACT,
+            record=example_record(CONTRACT),
+            on_refuse=refusal_gauge(self.metrics.champion_refused, CONTRACT.use_case),
+            prepare=self._prepare,
         )
         if STARTUP.follows_champion:
             self.follower.start()
@@ -177,9 +188,9 @@ class ChampionService:
             )
 
     @staticmethod
-    def _prepare(model: Any) -> Any:
+    def _prepare(served: ServedModel) -> ServedModel:
         # One ONNX graph for preprocessing and every member: 64 ms -> ~1 ms a row for the credit ensemble.
-        return fastest(model, CONTRACT) if SETTINGS.compiled else model
+        return compiled_served(served, CONTRACT) if SETTINGS.compiled else served
 
     @bentoml.on_shutdown
     def close(self) -> None:
@@ -202,10 +213,11 @@ class ChampionService:
     def _score(
         self, served: ServedModel, rows: list[dict[str, Any]], request_id: str
     ) -> list[dict[str, Any]]:
-        if isinstance(served.model, CompiledModel):  # straight from the records, no DataFrame
+        if isinstance(served.model, CompiledModel):  # straight from the records (its columns), no DataFrame
             proba = served.model.predict_rows(rows)
         else:
-            proba = np.asarray(served.model.predict_proba(self._frame(rows)), dtype=float)
+            frame = model_frame(served, self._frame(rows))  # the columns the served version was trained on
+            proba = np.asarray(served.model.predict_proba(frame), dtype=float)
         classes = CONTRACT.classes
         labels = [classes[k] for k in predicted_classes(proba, served.threshold)]
         # Plain dicts, not Prediction objects: the prediction log keeps them as they are, and pydantic
@@ -279,10 +291,11 @@ class ChampionService:
             histogram.observe(out["probability"])
 
 
-API_PATHS = ("/predict", "/predict_batch")
 # Outermost first: the key is checked before the body is read.
 ChampionService.add_asgi_middleware(ApiKeyMiddleware, key=SETTINGS.api_key)
+API_PATHS = ("/predict", "/predict_batch")
 ChampionService.add_asgi_middleware(
     RequestGuardMiddleware, max_body_bytes=SETTINGS.max_body_bytes, api_paths=API_PATHS
 )
+ChampionService.add_asgi_middleware(RefusalHeaderMiddleware)
 ChampionService.add_asgi_middleware(OpenApiMiddleware, api_paths=API_PATHS, secured=bool(SETTINGS.api_key))

@@ -10,11 +10,18 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from aimass_pipeline.core.locations import Location, locate, quarantine_location
-from aimass_pipeline.core.specs import UseCaseSpec, load_specs
+from aimass_pipeline.core.specs import SpecError, UseCaseSpec, load_specs
 from aimass_pipeline.settings.instance import DAGSTER_YAML_LOCAL, DAGSTER_YAML_PROD
 from aimass_pipeline.settings.serving import storage_options
+from aimass_pipeline.settings.signing import home_signing_key
+
+
+class SettingsError(ValueError, RuntimeError):
+    """An environment variable AIMass cannot work with: names the variable and what it needs."""
+
 
 LOCAL = "local"
 PROD = "prod"
@@ -43,7 +50,10 @@ class PostgresSettings:
 
     @property
     def auth(self) -> str:
-        return f"{self.user}:{self.password}" if self.password else self.user
+        """``user:password`` for a URI, each percent-encoded: a password holding ``@:/%#?`` would otherwise
+        end the user part early and name another host or port. Never put a URI holding it on argv."""
+        user = quote(self.user, safe="")
+        return f"{user}:{quote(self.password, safe='')}" if self.password else user
 
     @property
     def url(self) -> str:
@@ -66,6 +76,12 @@ class Settings:
     # prod: the PostgreSQL server, the database dbt builds into and the prefix of its schemas
     # (<prefix>_<use case>).
     pg: PostgresSettings | None = None
+    # AIMASS_SIGNING_KEY: the HMAC key every pickle AIMass stores is signed with (None: the home's key file).
+    signing_key_env: str | None = None
+
+    def signing_key(self) -> str:
+        """``AIMASS_SIGNING_KEY``, else this home's own key file (settings.signing)."""
+        return self.signing_key_env or home_signing_key(self.home)
 
     @property
     def specs_dir(self) -> Path:
@@ -73,8 +89,15 @@ class Settings:
         return self.home / "specs"
 
     def use_case_specs(self) -> dict[str, UseCaseSpec]:
-        """The use cases this deployment knows: the packaged specs plus ``$AIMASS_HOME/specs/*.yaml``."""
-        return load_specs(self.specs_dir)
+        """The use cases this deployment knows: the packaged specs plus ``$AIMASS_HOME/specs/*.yaml``. A spec
+        that cannot be used is left out (``spec_errors`` names it): one broken file never takes the others down."""
+        return load_specs(self.specs_dir, broken={})
+
+    def spec_errors(self) -> dict[str, SpecError]:
+        """Use case (its file's name) -> why its spec cannot be used; empty when every spec loads."""
+        broken: dict[str, SpecError] = {}
+        load_specs(self.specs_dir, broken=broken)
+        return broken
 
     @property
     def dagster_home(self) -> Path:
@@ -137,6 +160,8 @@ class Settings:
             DAGSTER_DISABLE_TELEMETRY="true",
             OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
             AIMASS_DBT_TARGET=self.dbt_target,
+            # Dagster resources (EnvVar) and the served bento verify what they unpickle with it.
+            AIMASS_SIGNING_KEY=self.signing_key(),
         )
         if self.pg is not None:
             # The code location's resources (EnvVar) and dbt's prod profile read these.
@@ -182,7 +207,7 @@ class Settings:
 def _require(name: str) -> str:
     value = os.environ.get(name)
     if not value:
-        raise RuntimeError(f"AIMASS_ENV=prod needs the environment variable {name}")
+        raise SettingsError(f"AIMASS_ENV=prod needs the environment variable {name}")
     return value
 
 
@@ -191,7 +216,7 @@ def _postgres() -> PostgresSettings:
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", warehouse_schema):
         # dbt-postgres quotes the schemas it derives from this prefix: anything but lower-case
         # identifier characters would name schemas that unquoted SQL cannot reach.
-        raise ValueError(
+        raise SettingsError(
             f"AIMASS_PG_WAREHOUSE_SCHEMA must be lower-case letters, digits and _, got {warehouse_schema!r}"
         )
     return PostgresSettings(
@@ -210,12 +235,13 @@ def load_settings(home: str | Path | None = None) -> Settings:
     """Read ``AIMASS_ENV`` (local|prod) and the variables that environment needs; writes nothing."""
     env = os.environ.get("AIMASS_ENV", LOCAL)
     if env not in (LOCAL, PROD):
-        raise ValueError(f"AIMASS_ENV must be '{LOCAL}' or '{PROD}', got {env!r}")
+        raise SettingsError(f"AIMASS_ENV must be '{LOCAL}' or '{PROD}', got {env!r}")
     root = Path(home or os.environ.get("AIMASS_HOME") or _checkout_root() / ".aimass").resolve()
     zones = {
         "landing_url": os.environ.get("AIMASS_LANDING_URL") or None,
         "labels_url": os.environ.get("AIMASS_LABELS_URL") or None,
         "storage_options": storage_options(),
+        "signing_key_env": os.environ.get("AIMASS_SIGNING_KEY") or None,
     }
     if env == LOCAL:
         return Settings(

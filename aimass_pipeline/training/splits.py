@@ -1,23 +1,20 @@
-"""A frozen holdout: membership is a hash of the record key, so it never moves as batches arrive."""
+"""A frozen holdout: membership is a hash of the record key, so it never moves as batches arrive.
+
+The training rows are split once more, by a hash of the key under another salt (``core.splits``): candidates
+are fitted on the fitting rows and the best one is chosen on the selection rows. The frozen holdout is kept
+for the gate alone: a winner chosen on the holdout is, among candidates of equal skill, the one whose holdout
+noise was luckiest, and the gate would then promote it more often than its alpha."""
 
 from __future__ import annotations
 
-import hashlib
-
 import pandas as pd
 
-HOLDOUT_SALT = "aimass-holdout-v1"
-
-
-def holdout_mask(keys: pd.Series, fraction: float = 0.2, salt: str = HOLDOUT_SALT) -> pd.Series:
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"holdout fraction must be in (0, 1), got {fraction}")
-
-    def bucket(key: object) -> float:
-        digest = hashlib.sha256(f"{salt}:{key}".encode()).digest()
-        return int.from_bytes(digest[:8], "big") / 2**64
-
-    return keys.map(bucket) < fraction
+from aimass_pipeline.core.splits import (  # noqa: F401 - re-exported: the training stage's splits
+    HOLDOUT_SALT,
+    SELECTION_FRACTION,
+    holdout_mask,
+    selection_split,
+)
 
 
 def split_frame(frame: pd.DataFrame, key: str, fraction: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -214,3 +214,23 @@ def test_rejects_malformed_inputs(pair) -> None:
         _decide("roc_auc", y, challenger[:10], champion)
     with pytest.raises(ValueError, match="within"):
         _decide("roc_auc", y, challenger * 2, champion)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_vectorised_bootstrap_equals_the_resample_loop(metric: str) -> None:
+    """The matrix path scores the very resamples the loop would, ties and class-less resamples included."""
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 2, 40)
+    a = _binary(np.round(rng.normal(0, 1, 40), 1) + y)  # rounded: many tied scores
+    b = _binary(rng.normal(0, 1, 40))
+    draws = np.random.default_rng(3)
+    diffs = []
+    for _ in range(300):
+        idx = draws.integers(0, 40, 40)
+        if np.unique(y[idx]).size < 2:
+            continue
+        diffs.append(score(metric, y[idx], a[idx]) - score(metric, y[idx], b[idx]))
+    low, high = np.quantile(diffs, [0.025, 0.975])
+    p = (1 + np.sum(np.asarray(diffs) <= 0)) / (len(diffs) + 1)
+    got = paired_bootstrap(metric, y, a, b, n_boot=300, seed=3)
+    assert got == pytest.approx((low, high, p), abs=1e-12)

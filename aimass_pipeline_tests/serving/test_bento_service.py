@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from aimass_pipeline.core.contracts import Contract
+from aimass_pipeline.core.registry import sign_logged_model
 from aimass_pipeline.core.specs import load_specs
 from aimass_pipeline.deployment.bento import (
     NoChampionError,
@@ -37,6 +38,7 @@ CONTRACT: Contract = load_specs()[USE_CASE].contract
 # Everything Settings.prepare() writes into os.environ, restored after each test.
 PREPARED_ENV = (
     "AIMASS_ENV",
+    "AIMASS_SIGNING_KEY",
     "AIMASS_HOME",
     "DAGSTER_HOME",
     "MLFLOW_TRACKING_URI",
@@ -141,6 +143,8 @@ def _register(settings: Settings, model: Pipeline) -> str:
             # Inferring them imports the model in a child process: ~6 s per call.
             pip_requirements=["scikit-learn", "skops"],
         )
+        # What AIMass logs is signed; the service refuses an unsigned model.
+        sign_logged_model(info.model_id, info.model_uri, settings.signing_key())
     return str(info.registered_model_version)
 
 

@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from aimass_pipeline.core.contracts import Contract
+from aimass_pipeline.core.registry import sign_logged_model
 from aimass_pipeline.core.specs import load_specs
 from aimass_pipeline.deployment.bento import build_champion_bento
 from aimass_pipeline.serving.compiled import contract_rows
@@ -60,6 +61,8 @@ def _register_champion(settings: Settings, use_case: str, model: Pipeline) -> No
             skops_trusted_types=["numpy.dtype"],
             pip_requirements=["scikit-learn", "skops"],
         )
+        # What AIMass logs is signed; the service refuses an unsigned model.
+        sign_logged_model(info.model_id, info.model_uri, settings.signing_key())
     MlflowClient().set_registered_model_alias(use_case, "champion", str(info.registered_model_version))
 
 
