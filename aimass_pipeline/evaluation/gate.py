@@ -193,6 +193,7 @@ def incomparable(
     alpha: float = 0.05,
     challenger_latency_ms: float | None = None,
     max_latency_ms: float | None = None,
+    challenger_latency_spread_ms: tuple[float | None, float | None] = (None, None),
 ) -> GateDecision:
     """A refusal because the champion cannot be scored on the holdout (it was trained under a contract whose
     columns the holdout lacks): no paired evidence exists, so nothing is promoted automatically."""
@@ -213,5 +214,7 @@ def incomparable(
         min_delta=min_delta,
         floor=floor,
         challenger_latency_ms=challenger_latency_ms,
+        challenger_latency_p10_ms=challenger_latency_spread_ms[0],
+        challenger_latency_p90_ms=challenger_latency_spread_ms[1],
         max_latency_ms=max_latency_ms,
     )

@@ -172,7 +172,7 @@ class ChampionFollower:
         if version is None or version == old.version or version in self.refused:
             return False
         started = time.monotonic()
-        new = self.prepare(load_version(self.tracking_uri, old.name, version, self.signing_key))
+        new = load_version(self.tracking_uri, old.name, version, self.signing_key)
         problems = [] if self.offered is None else vet(new, self.offered, self.record or {})
         if problems:
             reason = "; ".join(problems)
@@ -188,6 +188,7 @@ class ChampionFollower:
             if self.on_refuse is not None:
                 self.on_refuse(version, reason)
             return False
+        new = self.prepare(new)  # vetted as registered, then compiled (serving.compiled checks it agrees)
         # One reference assignment: atomic under the GIL, and each request reads it once.
         self.current = new
         log.info(

@@ -54,6 +54,10 @@ def fastest(model: Any, contract: Contract, features: list[str] | None = None) -
     if isinstance(model, CompiledModel):
         return model
     rows = contract_rows(contract)
+    missing = sorted(set(features or ()) - set(rows.columns))
+    if missing:  # vetting refuses such a version; never compile it against columns nobody sends
+        log.warning("serving %s uncompiled: the model needs columns %s", contract.use_case, missing)
+        return model
     try:
         compiled = compile_model(model, rows if features is None else rows[features])
     except CompileError as exc:
