@@ -39,8 +39,13 @@ def _members(model: Any) -> list[Any]:
 
 
 def _n_features(estimator: Any) -> int:
-    if hasattr(estimator, "network_args_"):
-        return int(estimator.network_args_["n_inputs"])
+    args = getattr(estimator, "network_args_", None)
+    if args is not None:
+        if "n_inputs" not in args:  # a CNN: its input is an image, not a flat feature row
+            raise UnsupportedStep(f"no ONNX converter for the estimator {type(estimator).__name__}")
+        return int(args["n_inputs"])
+    if not hasattr(estimator, "n_features_in_"):
+        raise UnsupportedStep(f"no ONNX converter for the estimator {type(estimator).__name__}")
     return int(estimator.n_features_in_)
 
 
@@ -165,11 +170,18 @@ def compile_model(model: Any, rows: pd.DataFrame, tolerance: float = DEFAULT_TOL
         graph = _graph(model, numeric, categorical)
     except UnsupportedStep as exc:
         raise CompileError(f"cannot compile {type(model).__name__}: {exc}") from exc
+    except Exception as exc:  # a converter's own failure: the model is served uncompiled, never crashes
+        raise CompileError(f"cannot compile {type(model).__name__}: {type(exc).__name__}: {exc}") from exc
     compiled = CompiledModel(
         graph.SerializeToString(), numeric, categorical, list(np.asarray(model.classes_).tolist())
     )
     expected = np.asarray(model.predict_proba(rows), dtype=np.float64)
-    got = compiled.predict_proba(rows)
+    try:
+        got = compiled.predict_proba(rows)
+    except Exception as exc:  # onnxruntime refused the graph: served uncompiled
+        raise CompileError(
+            f"compiled {type(model).__name__} does not run: {type(exc).__name__}: {exc}"
+        ) from exc
     diff = np.abs(expected - got).max(axis=1)
     worst = int(diff.argmax())
     if not diff[worst] <= tolerance:

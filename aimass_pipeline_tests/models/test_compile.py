@@ -83,3 +83,16 @@ def test_a_step_without_onnx_is_refused_by_name(credit) -> None:
     ).fit(X.fillna(0), y)
     with pytest.raises(CompileError, match="QuantileTransformer"):
         compile_model(model, holdout[numeric].fillna(0))
+
+
+def test_a_torch_cnn_member_is_refused_as_uncompilable_not_a_crash() -> None:
+    from aimass_pipeline.collection.datasets import packaged_frame
+
+    spec = load_spec(SPECS / "digits.yaml")
+    contract = spec.contract
+    frame = packaged_frame(spec.data.seed_source, contract).head(300)
+    X, y = frame[contract.feature_names], frame[contract.target].map(contract.classes.index).to_numpy()
+    layout = FeatureLayout(numeric=contract.numeric_features, image_shape=tuple(spec.data.image.shape))
+    cnn = get_family("torch_cnn").build(layout, len(contract.classes), {"max_epochs": 1}, seed=3).fit(X, y)
+    with pytest.raises(CompileError, match="TorchCNNClassifier"):
+        compile_model(SoftVotingEnsemble(members=[cnn], names=["cnn"]), X.head(20))
