@@ -51,8 +51,30 @@ def _splice(builder: GraphBuilder, model: onnx.ModelProto, x: str, prefix: str) 
     return floats[0]
 
 
+def _mlp_weights(estimator: Any) -> dict[str, np.ndarray]:
+    """The weights the estimator scores with: an int8-quantized module's dequantized ones when compression
+    swapped its nn.Linear layers (activations stay float here; the agreement check judges the difference)."""
+    module = getattr(estimator, "module_", None)
+    quantized = (
+        {}
+        if module is None
+        else {
+            name: m
+            for name, m in module.named_modules()
+            if "quantized" in type(m).__module__ and hasattr(m, "weight")
+        }
+    )
+    if not quantized:
+        return {k: np.asarray(v, dtype=np.float32) for k, v in estimator.weights_.items()}
+    weights = {}
+    for name, layer in quantized.items():
+        weights[f"{name}.weight"] = layer.weight().dequantize().numpy().astype(np.float32)
+        weights[f"{name}.bias"] = layer.bias().detach().numpy().astype(np.float32)
+    return weights
+
+
 def _mlp(builder: GraphBuilder, estimator: Any, x: str) -> str:
-    weights = {k: np.asarray(v, dtype=np.float32) for k, v in estimator.weights_.items()}
+    weights = _mlp_weights(estimator)
     layers = sorted({int(k.split(".")[1]) for k in weights if k.startswith("hidden.")})
     for index in layers:  # Linear -> ReLU (dropout is the identity at inference)
         w, b = weights[f"hidden.{index}.weight"], weights[f"hidden.{index}.bias"]

@@ -96,3 +96,21 @@ def test_a_torch_cnn_member_is_refused_as_uncompilable_not_a_crash() -> None:
     cnn = get_family("torch_cnn").build(layout, len(contract.classes), {"max_epochs": 1}, seed=3).fit(X, y)
     with pytest.raises(CompileError, match="TorchCNNClassifier"):
         compile_model(SoftVotingEnsemble(members=[cnn], names=["cnn"]), X.head(20))
+
+
+def test_an_int8_quantized_torch_member_compiles_within_tolerance_or_is_refused(credit) -> None:
+    from aimass_pipeline.training.compression import _quantize
+
+    X, y, holdout, layout = credit
+    mlp = _quantize(_member("torch_mlp", layout, X, y, max_epochs=5))
+    ensemble = SoftVotingEnsemble(members=[_member("logreg", layout, X, y), mlp], names=["lr", "mlp"]).fit(
+        X, y
+    )
+    try:
+        compiled = compile_model(ensemble, holdout, tolerance=TOLERANCE)
+    except CompileError as exc:  # refused by the agreement check: served uncompiled, never different
+        assert "disagrees" in str(exc), exc
+        print(f"int8 member refused: {exc}")
+    else:
+        assert np.abs(compiled.predict_proba(holdout) - ensemble.predict_proba(holdout)).max() <= TOLERANCE
+        print(f"int8 member compiled: max |diff| {compiled.max_abs_diff:.2g}")
