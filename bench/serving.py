@@ -14,6 +14,12 @@ Server CPU per request is the CPU time of the server's whole process tree divide
 on a shared machine it is the steadier number, since requests/s and latency also measure the neighbours.
 
     .venv/bin/python -m bench.serving [--duration 10] [--skip-mlflow] [--only raw,aimass]
+
+``--champions`` measures the shipped use cases' champions instead (``bench.champions``): each served by
+aimass (compiled into one ONNX graph) beside a raw FastAPI app serving the same compiled graph, and with
+``--before`` by aimass serving the uncompiled pipeline too:
+
+    .venv/bin/python -m bench.serving --champions [--before] [--use-cases credit_risk] [--duration 10]
 """
 
 import argparse
@@ -348,9 +354,21 @@ def main() -> None:
     )
     parser.add_argument("--service-dir", default=None, help="--working-dir for --service")
     parser.add_argument("--port-base", type=int, default=4400)
+    parser.add_argument(
+        "--champions",
+        action="store_true",
+        help="the shipped use cases' champions instead of the XGBoost model",
+    )
+    parser.add_argument("--use-cases", default="", help="with --champions: a comma-separated subset")
+    parser.add_argument("--before", action="store_true", help="with --champions: also aimass uncompiled")
     opts = parser.parse_args()
     global PORT_BASE  # noqa: PLW0603 -- the server table and the load phases read it
     PORT_BASE = opts.port_base
+    if opts.champions:
+        from bench import champions
+
+        champions.run(opts, sys.modules[__name__])
+        return
 
     work = Path(tempfile.mkdtemp(prefix="aimass-bench-serving-"))
     model_path, frame = _train_and_save(work)

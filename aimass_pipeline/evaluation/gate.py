@@ -40,6 +40,9 @@ class GateDecision:
     floor: float
     challenger_latency_ms: float | None
     max_latency_ms: float | None
+    # p10 and p90 of the single-row calls whose median is challenger_latency_ms (core.latency)
+    challenger_latency_p10_ms: float | None = None
+    challenger_latency_p90_ms: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -95,6 +98,11 @@ def _compare(
     )
 
 
+def _spread(spread: tuple[float | None, float | None]) -> str:
+    low, high = spread
+    return "unknown" if low is None or high is None else f"{low:.3f}-{high:.3f} ms"
+
+
 def decide(
     *,
     metric: str,
@@ -106,6 +114,7 @@ def decide(
     alpha: float = 0.05,
     challenger_latency_ms: float | None = None,
     max_latency_ms: float | None = None,
+    challenger_latency_spread_ms: tuple[float | None, float | None] = (None, None),
     n_boot: int = 1000,
     seed: int = 42,
 ) -> GateDecision:
@@ -125,7 +134,8 @@ def decide(
     if challenger_latency_ms is not None and max_latency_ms is not None:
         if challenger_latency_ms > max_latency_ms:
             refusals.append(
-                f"latency {challenger_latency_ms:.3f} ms exceeds the budget of {max_latency_ms:.3f} ms"
+                f"latency {challenger_latency_ms:.3f} ms (median, p10-p90 {_spread(challenger_latency_spread_ms)}) "
+                f"exceeds the budget of {max_latency_ms:.3f} ms"
             )
     if champion_proba is None:
         evidence: dict = dict(
@@ -166,6 +176,8 @@ def decide(
         floor=floor,
         challenger_latency_ms=challenger_latency_ms,
         max_latency_ms=max_latency_ms,
+        challenger_latency_p10_ms=challenger_latency_spread_ms[0],
+        challenger_latency_p90_ms=challenger_latency_spread_ms[1],
         **evidence,
     )
 
@@ -181,6 +193,7 @@ def incomparable(
     alpha: float = 0.05,
     challenger_latency_ms: float | None = None,
     max_latency_ms: float | None = None,
+    challenger_latency_spread_ms: tuple[float | None, float | None] = (None, None),
 ) -> GateDecision:
     """A refusal because the champion cannot be scored on the holdout (it was trained under a contract whose
     columns the holdout lacks): no paired evidence exists, so nothing is promoted automatically."""
@@ -201,5 +214,7 @@ def incomparable(
         min_delta=min_delta,
         floor=floor,
         challenger_latency_ms=challenger_latency_ms,
+        challenger_latency_p10_ms=challenger_latency_spread_ms[0],
+        challenger_latency_p90_ms=challenger_latency_spread_ms[1],
         max_latency_ms=max_latency_ms,
     )

@@ -138,11 +138,13 @@ class ChampionFollower:
         offered: Contract | None = None,
         record: dict[str, Any] | None = None,
         on_refuse: Callable[[str, str | None], None] | None = None,
+        prepare: Callable[[ServedModel], ServedModel] = lambda served: served,
     ) -> None:
         """``offered`` is the served request schema's contract and ``record`` one of its records; with them
         every version is vetted before it serves. ``on_refuse(version, reason)`` hears each refusal, and
         ``on_refuse(version, None)`` when the alias leaves a refused version."""
         self.signing_key = signing_key
+        self.prepare = prepare  # what the service serves of a loaded version (it compiles it)
         self.current = initial
         self.tracking_uri = tracking_uri
         self.poll_s = poll_s
@@ -186,6 +188,7 @@ class ChampionFollower:
             if self.on_refuse is not None:
                 self.on_refuse(version, reason)
             return False
+        new = self.prepare(new)  # vetted as registered, then compiled (serving.compiled checks it agrees)
         # One reference assignment: atomic under the GIL, and each request reads it once.
         self.current = new
         log.info(

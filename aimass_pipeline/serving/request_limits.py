@@ -62,9 +62,11 @@ class RequestGuardMiddleware:
     syntax into the 422 clients of typed APIs expect, the body (``detail[].loc``) unchanged.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, api_paths: Iterable[str] = ()) -> None:
         self.app = app
         self.limit = int(max_body_bytes)
+        # Only the routes that take a POST: a POST elsewhere (/healthz, /docs.json) is the app's 405.
+        self.api_paths = frozenset(api_paths)
 
     async def __call__(
         self,
@@ -72,7 +74,11 @@ class RequestGuardMiddleware:
         receive: Receive,
         send: Send,
     ) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST":
+        if (
+            scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or (self.api_paths and scope.get("path") not in self.api_paths)
+        ):
             await self.app(scope, receive, send)
             return
         media_type = (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()

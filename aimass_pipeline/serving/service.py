@@ -62,9 +62,12 @@ from starlette.requests import Request
 from threadpoolctl import threadpool_limits
 
 from aimass_pipeline.core.scoring import predicted_classes
+from aimass_pipeline.models.compile import CompiledModel
 from aimass_pipeline.serving.champion import ChampionFollower, ServedModel, load_served, single_threaded
+from aimass_pipeline.serving.compiled import compiled_served
 from aimass_pipeline.serving.config import SERVICE_CONFIG
 from aimass_pipeline.serving.guards import ApiKeyMiddleware, RejectedInputWithoutTraceback, ServiceMetrics
+from aimass_pipeline.serving.openapi import OpenApiMiddleware
 from aimass_pipeline.serving.request_limits import RequestGuardMiddleware
 from aimass_pipeline.serving.schema import (
     BatchPrediction,
@@ -140,11 +143,13 @@ class ChampionService:
     def __init__(self) -> None:
         stored = require_model_stores(STARTUP)
         metadata = stored.info.metadata
-        initial = ServedModel(
-            model=single_threaded(load_served(stored.path_of("mlflow_model"), SETTINGS.signing_key)),
-            name=str(metadata.get("registered_model_name", CONTRACT.use_case)),
-            version=str(metadata.get("model_version", stored.tag.version)),
-            threshold=bento_threshold(stored),
+        initial = self._prepare(
+            ServedModel(
+                model=single_threaded(load_served(stored.path_of("mlflow_model"), SETTINGS.signing_key)),
+                name=str(metadata.get("registered_model_name", CONTRACT.use_case)),
+                version=str(metadata.get("model_version", stored.tag.version)),
+                threshold=bento_threshold(stored),
+            )
         )
         threadpool_limits(limits=1)
         self.scoring = ThreadPoolExecutor(max_workers=SCORING_THREADS, thread_name_prefix="aimass-score")
@@ -168,6 +173,7 @@ class ChampionService:
             offered=CONTRACT,
             record=example_record(CONTRACT),
             on_refuse=refusal_gauge(self.metrics.champion_refused, CONTRACT.use_case),
+            prepare=self._prepare,
         )
         if STARTUP.follows_champion:
             self.follower.start()
@@ -180,6 +186,11 @@ class ChampionService:
                 SETTINGS.poll_s,
                 "set" if SETTINGS.tracking_uri else "unset",
             )
+
+    @staticmethod
+    def _prepare(served: ServedModel) -> ServedModel:
+        # One ONNX graph for preprocessing and every member: 64 ms -> ~1 ms a row for the credit ensemble.
+        return compiled_served(served, CONTRACT) if SETTINGS.compiled else served
 
     @bentoml.on_shutdown
     def close(self) -> None:
@@ -202,8 +213,11 @@ class ChampionService:
     def _score(
         self, served: ServedModel, rows: list[dict[str, Any]], request_id: str
     ) -> list[dict[str, Any]]:
-        frame = model_frame(served, self._frame(rows))  # the columns the served version was trained on
-        proba = np.asarray(served.model.predict_proba(frame), dtype=float)
+        if isinstance(served.model, CompiledModel):  # straight from the records (its columns), no DataFrame
+            proba = served.model.predict_rows(rows)
+        else:
+            frame = model_frame(served, self._frame(rows))  # the columns the served version was trained on
+            proba = np.asarray(served.model.predict_proba(frame), dtype=float)
         classes = CONTRACT.classes
         labels = [classes[k] for k in predicted_classes(proba, served.threshold)]
         # Plain dicts, not Prediction objects: the prediction log keeps them as they are, and pydantic
@@ -279,5 +293,9 @@ class ChampionService:
 
 # Outermost first: the key is checked before the body is read.
 ChampionService.add_asgi_middleware(ApiKeyMiddleware, key=SETTINGS.api_key)
-ChampionService.add_asgi_middleware(RequestGuardMiddleware, max_body_bytes=SETTINGS.max_body_bytes)
+API_PATHS = ("/predict", "/predict_batch")
+ChampionService.add_asgi_middleware(
+    RequestGuardMiddleware, max_body_bytes=SETTINGS.max_body_bytes, api_paths=API_PATHS
+)
 ChampionService.add_asgi_middleware(RefusalHeaderMiddleware)
+ChampionService.add_asgi_middleware(OpenApiMiddleware, api_paths=API_PATHS, secured=bool(SETTINGS.api_key))

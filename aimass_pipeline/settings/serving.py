@@ -40,13 +40,15 @@ class ServingSettings:
     api_key: str | None
     max_body_bytes: int
     signing_key: str | None
+    compiled: bool = True  # serve the champion compiled into one ONNX graph when it compiles and agrees
 
 
 def load_serving_settings() -> ServingSettings:
     """``AIMASS_CHAMPION_POLL_S`` (default 10; 0 stops following the champion), ``AIMASS_STARTUP_RETRIES``
     (3), ``AIMASS_LAKE_URL`` with ``AIMASS_PREDICTION_LOG`` (``off``) and ``AIMASS_PREDICTION_FLUSH_S`` (5),
     ``AIMASS_API_KEY``, ``AIMASS_MAX_BODY_BYTES`` (8 MiB), ``MLFLOW_TRACKING_URI``, ``BENTOML_HOME``,
-    ``AIMASS_SIGNING_KEY`` (the models are verified with it; ``aimass serve`` passes the platform's)."""
+    ``AIMASS_SIGNING_KEY`` (the models are verified with it; ``aimass serve`` passes the platform's),
+    ``AIMASS_SERVE_COMPILED`` (``off`` serves the pipeline as logged, not compiled)."""
     return ServingSettings(
         use_case=os.environ.get("AIMASS_USE_CASE") or None,
         model_tag=os.environ.get("AIMASS_BENTO_MODEL") or None,
@@ -61,4 +63,5 @@ def load_serving_settings() -> ServingSettings:
         api_key=os.environ.get("AIMASS_API_KEY") or None,
         max_body_bytes=int(os.environ.get("AIMASS_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES),
         signing_key=os.environ.get("AIMASS_SIGNING_KEY") or None,
+        compiled=os.environ.get("AIMASS_SERVE_COMPILED", "").strip().lower() != "off",
     )

@@ -1,0 +1,121 @@
+"""The OpenAPI document at ``/docs.json``, made to tell the truth about the API routes.
+
+BentoML documents 200, 400, 404 and 500 for every route; the service answers 200, 400 (not JSON), 401 (API
+key, only when one is set), 413 (body too large), 415 (not ``application/json``), 422 (schema) and 503
+(``/predict_batch`` overloaded), each with a JSON body. This middleware rewrites the document BentoML
+generates so each route lists exactly those, with their body schemas, and declares the API key as a security
+scheme when one is required.
+"""
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from aimass_pipeline.serving.request_limits import ASGIApp, Receive, Scope, Send
+
+DOCS_PATH = "/docs.json"
+_REF = "#/components/schemas/{}"
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "title": "Error",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string", "description": "what was wrong, in words"},
+        "detail": {"description": "more about it, when there is more"},
+        "limit_bytes": {"type": "integer", "description": "413: the largest body accepted"},
+    },
+}
+VALIDATION_ERROR_SCHEMA = {
+    "type": "object",
+    "title": "ValidationError",
+    "required": ["error", "detail"],
+    "properties": {
+        "error": {"type": "string"},
+        "detail": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["type", "loc", "msg"],
+                "properties": {
+                    "type": {"type": "string", "description": "pydantic's error type, e.g. missing"},
+                    "loc": {
+                        "type": "array",
+                        "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                        "description": 'where, e.g. ["records", 0, "Age"]',
+                    },
+                    "msg": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+ERRORS = {
+    "400": ("The body is not JSON", "ValidationError"),
+    "401": ("Missing or wrong API key (only when the service has one)", "Error"),
+    "413": ("The body is larger than AIMASS_MAX_BODY_BYTES", "Error"),
+    "415": ("The Content-Type is not application/json", "Error"),
+    "422": ("The JSON does not match the request schema; detail[].loc names the field", "ValidationError"),
+    "503": ("Overloaded: the request could not be scored within its latency budget", "Error"),
+}
+SECURITY_SCHEMES = {
+    "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "BearerKey": {"type": "http", "scheme": "bearer"},
+}
+
+
+def document(spec: dict[str, Any], api_paths: Iterable[str], secured: bool) -> dict[str, Any]:
+    """``spec`` with the API routes' responses as the service gives them."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    schemas["ValidationError"] = VALIDATION_ERROR_SCHEMA
+    for name in ("InvalidArgument", "NotFound", "InternalServerError"):  # BentoML's, no longer referenced
+        schemas.pop(name, None)
+    if secured:
+        spec["components"]["securitySchemes"] = SECURITY_SCHEMES
+    for path in api_paths:
+        operation = spec["paths"][path]["post"]
+        responses = {"200": operation["responses"]["200"]}
+        for status, (description, schema) in ERRORS.items():
+            if status == "401" and not secured:
+                continue
+            responses[status] = {
+                "description": description,
+                "content": {"application/json": {"schema": {"$ref": _REF.format(schema)}}},
+            }
+        operation["responses"] = responses
+        # A POST without a body is a 415 (no Content-Type) or 400, never scored: the body is required.
+        operation["requestBody"]["required"] = True
+        if secured:
+            operation["security"] = [{"ApiKeyHeader": []}, {"BearerKey": []}]
+    return spec
+
+
+class OpenApiMiddleware:
+    """Rewrites BentoML's ``GET /docs.json`` answer with ``document``."""
+
+    def __init__(self, app: ASGIApp, api_paths: Iterable[str], secured: bool) -> None:
+        self.app = app
+        self.api_paths = tuple(api_paths)
+        self.secured = secured
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "GET" or scope.get("path") != DOCS_PATH:
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def held(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, held)
+        body = b"".join(chunks)
+        if start.get("status") == 200:
+            body = json.dumps(document(json.loads(body), self.api_paths, self.secured)).encode()
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
