@@ -22,28 +22,13 @@ from aimass_pipeline.core.scoring import holdout_metrics
 from aimass_pipeline.core.splits import selection_split
 from aimass_pipeline.core.version_contract import contract_tags
 from aimass_pipeline.evaluation.contract_gate import judge
-from aimass_pipeline.evaluation.model_card import markdown_table, render_model_card
+from aimass_pipeline.evaluation.model_card import markdown_table, render_model_card, sampling_note
 from aimass_pipeline.evaluation.plots import roc_plot_png
 from aimass_pipeline.evaluation.selection import choose, selection_scores
 from aimass_pipeline.evaluation.served_variant import served_variant
 from aimass_pipeline.orchestration.outages import retry_on_store_outage
 from aimass_pipeline.orchestration.resources import MlflowResource
 from aimass_pipeline.orchestration.use_case import LABEL, UseCase
-
-
-def _sampling_note(run_tags: dict, holdout_used: int, holdout_rows: int) -> str:
-    """How much of a scanned table the champion saw: empty when every row went through a frame."""
-    fit_path, notes = run_tags.get("aimass.fit_path", "frame"), []
-    train, table = run_tags.get("aimass.train_rows"), run_tags.get("aimass.training_set_rows")
-    if fit_path == "sample":
-        notes.append(f"fitted on the fitting rows ({train}) of a seeded sample of the {table} training rows")
-    elif fit_path != "frame":
-        notes.append(
-            f"fitted on all {train} fitting rows of the {table} training rows, streamed ({fit_path})"
-        )
-    if holdout_used < holdout_rows:
-        notes.append(f"scored on a seeded sample of {holdout_used} of the {holdout_rows} holdout rows")
-    return "; ".join(notes)
 
 
 def build_evaluation(uc: UseCase) -> list:
@@ -228,7 +213,7 @@ def build_registration(uc: UseCase) -> list:
                 params=candidate_evaluation["best_params"],
                 data={
                     "rows": int(float(run_tags.get("aimass.train_rows", "0"))) or None,
-                    "sampling": _sampling_note(run_tags, len(holdout), rows_of(frozen_holdout)),
+                    "sampling": sampling_note(run_tags, len(holdout), rows_of(frozen_holdout)),
                     "holdout_rows": len(holdout),
                     "batches": batches,
                     "classes": list(uc.contract.classes),

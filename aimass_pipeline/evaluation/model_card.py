@@ -180,3 +180,18 @@ def markdown_table(scores: dict[str, dict[str, float]]) -> str:
             f"| {family} | " + " | ".join(f"{metrics.get(n, float('nan')):.4f}" for n in names) + " |"
         )
     return "\n".join(lines)
+
+
+def sampling_note(run_tags: dict, holdout_used: int, holdout_rows: int) -> str:
+    """How much of a scanned table the champion saw: empty when every row went through a frame."""
+    fit_path, notes = run_tags.get("aimass.fit_path", "frame"), []
+    train, table = run_tags.get("aimass.train_rows"), run_tags.get("aimass.training_set_rows")
+    if fit_path == "sample":
+        notes.append(f"fitted on the fitting rows ({train}) of a seeded sample of the {table} training rows")
+    elif fit_path != "frame":
+        notes.append(
+            f"fitted on all {train} fitting rows of the {table} training rows, streamed ({fit_path})"
+        )
+    if holdout_used < holdout_rows:
+        notes.append(f"scored on a seeded sample of {holdout_used} of the {holdout_rows} holdout rows")
+    return "; ".join(notes)

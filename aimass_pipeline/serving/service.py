@@ -17,8 +17,7 @@ Which model it starts on is decided at import time, first match wins:
 3. nothing else: with neither naming the use case the server exits naming both (no fallback use case);
    the model tag alone defaults to ``<use_case>:latest``.
 
-The arguments win over the environment on purpose: a stray ``AIMASS_BENTO_MODEL`` in a server's environment
-must not make a bento built from version 3 quietly serve version 5.
+The arguments win on purpose: a stray ``AIMASS_BENTO_MODEL`` must not make a bento of version 3 serve 5.
 
 The service then follows ``models:/<use_case>@champion`` (``champion.ChampionFollower``): every
 ``AIMASS_CHAMPION_POLL_S`` seconds (default 10; 0 turns it off) it asks the registry at

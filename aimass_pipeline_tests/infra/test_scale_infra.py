@@ -21,7 +21,13 @@ K8S_VERSION = "1.33.0"  # the oldest Kubernetes minor still supported upstream w
 MANIFESTS = sorted((INFRA / "k8s").glob("*.yaml"))
 VALUES = INFRA / "helm" / "dagster-values.yaml"
 # Documented in dagster-values.yaml as living in the Secret aimass-platform, never in a committed file.
-SECRET_KEYS = {"AIMASS_SIGNING_KEY", "AIMASS_PG_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_TRACKING_URI"}
+SECRET_KEYS = {
+    "AIMASS_SIGNING_KEY",
+    "AIMASS_PG_PASSWORD",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "MLFLOW_TRACKING_URI",
+}
 WORKERS = ("worker", "worker-training")
 
 
