@@ -23,6 +23,11 @@ SERVING_PACKAGES = (
     "PyYAML",
     "threadpoolctl",
     "psycopg2-binary",
+    # The service compiles its champion into one ONNX graph (models/compile*.py) and runs it.
+    "onnx",
+    "onnxruntime",
+    "skl2onnx",
+    "onnxmltools",
 )
 # A "+cpu" torch comes from PyTorch's own index; PyPI's torch of the same version is the multi-GB CUDA build.
 PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
