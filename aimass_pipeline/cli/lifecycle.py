@@ -200,6 +200,9 @@ def _run_all(settings, specs, names, args, queued: bool, term, rows: list) -> li
         champion = result.output_for_node(f"{name}__champion_model")
         bento = result.output_for_node(f"{name}__champion_bento")
         say(f"[{name}] registered version {champion['version']}: {champion['decision']['reason']}")
+        say(
+            f"[{name}] champion: models:/{name}@champion = version {champion['champion_version']}; bento {bento}"
+        )
         versions = stores.model_versions(settings, name)
         rows.append(summary_row(name, spec.metric, spec.gate.floor, champion, versions, str(bento)))
     return failed
