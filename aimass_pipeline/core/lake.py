@@ -197,11 +197,16 @@ class Lake:
         failed after its claim keeps it (a later store of the same batch reuses it)."""
         while True:
             claims = self._orders(use_case)
-            for order, holder in claims.items():
+            if not claims:
+                # Batches stored before claims existed hold orders 0..n-1 in their manifests. Count them, then
+                # list the claims again: a manifest written under a claim appears only after its claim, so
+                # claims still empty means every manifest counted was one of those, not a racer's just stored.
+                legacy = len(self.raw_batches(use_case))
+                claims = self._orders(use_case)
+            for order, holder in sorted(claims.items()):
                 if holder == batch_id:
                     return order, False
-            # Batches stored before claims existed hold orders 0..n-1 in their manifests.
-            order = max(claims) + 1 if claims else len(self.raw_batches(use_case))
+            order = max(claims) + 1 if claims else legacy
             if create_exclusive(
                 self.fs, self.path("raw", use_case, "_orders", f"{order:09d}"), batch_id.encode()
             ):

@@ -121,3 +121,24 @@ def test_processes_racing_on_one_file_store_one_batch(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     assert [m["batch_id"] for m in lake.raw_batches("uc")] == ["b1"]
     assert lake.read_bytes("raw", "uc", "batch=b1", "one.csv") == text.encode()
+
+
+def test_a_racer_whose_claim_listing_was_stale_does_not_claim_a_stored_batch_again(tmp_path: Path) -> None:
+    """The race CI caught (stop 18): a racer listed no claims, then counted the manifests its rivals had
+    meanwhile written under their claims, and took that count as a fresh order for a batch already claimed."""
+    landing = tmp_path / "landing"
+    one = _landed(landing, "one.csv", "a,b\n1,1\n")
+    two = _landed(landing, "two.csv", "a,b\n2,2\n")
+    lake = Lake(str(tmp_path / "lake"))
+    assert lake.store_raw_batch("uc", "b1", [one])[1] and lake.store_raw_batch("uc", "b2", [two])[1]
+
+    class StaleFirstListing(Lake):
+        listings = 0
+
+        def _orders(self, use_case: str) -> dict[int, str]:
+            self.listings += 1
+            return {} if self.listings == 1 else super()._orders(use_case)
+
+    racer = StaleFirstListing(str(tmp_path / "lake"))
+    assert racer.claim_order("uc", "b1") == (0, False)
+    assert sorted(lake._orders("uc").values()) == ["b1", "b2"]
