@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from aimass_pipeline.cli.common import EXIT_CONFIG, ready_settings, report_broken, spec_or_exit
 from aimass_pipeline.cli.quarantine import quarantined
@@ -175,7 +177,7 @@ def _run_all(settings, specs, names, args, queued: bool, term, rows: list) -> li
         started = time.monotonic()
         say(f"[{name}] lifecycle running (collection -> ... -> deployment) on {len(requests)} batch(es)")
         set_aside = False
-        with dagster_instance() as instance:
+        with dagster_instance() as instance, _progress(instance, name, defs, term):
             # Earlier new batches only enter the raw zone; the lifecycle then runs once, over all of them.
             for request in requests[:-1]:
                 result = _execute(
@@ -206,6 +208,20 @@ def _run_all(settings, specs, names, args, queued: bool, term, rows: list) -> li
         versions = stores.model_versions(settings, name)
         rows.append(summary_row(name, spec.metric, spec.gate.floor, champion, versions, str(bento)))
     return failed
+
+
+@contextmanager
+def _progress(instance, name: str, defs, term) -> Iterator[None]:
+    """The live stage view of the runs executed inside the block (cli/progress.py)."""
+    from aimass_pipeline.cli.progress import StageView
+    from aimass_pipeline.orchestration.progress import step_stages, watched_runs
+
+    view = StageView(name, term.out, live=term.out.isatty())
+    try:
+        with watched_runs(instance, name, step_stages(defs), view, view.unavailable):
+            yield
+    finally:
+        view.close()
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

@@ -156,8 +156,11 @@ def _describe(result) -> ExpectationOutcome:
 def run_suite(frame: pd.DataFrame, suite_name: str, expectations: list) -> SuiteOutcome:
     """Validate with an ephemeral GX context: nothing is written to disk."""
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
+    # GX draws a "Calculating Metrics" bar per suite on stderr, a wall of noise in a run's output.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     tag = uuid.uuid4().hex[:8]
     batch = (
         context.data_sources.add_pandas(f"ds_{tag}")

@@ -19,8 +19,9 @@ FAMILIES: dict[str, ModelFamily] = {
 }
 
 # The one list of types skops may build when a model is loaded, whatever its MLmodel file asks for.
+ENSEMBLE_TYPE = "aimass_pipeline.models.ensemble.SoftVotingEnsemble"
 SKOPS_TRUSTED_TYPES: tuple[str, ...] = tuple(
-    sorted({name for family in FAMILIES.values() for name in family.skops_trusted_types})
+    sorted({ENSEMBLE_TYPE, *(name for family in FAMILIES.values() for name in family.skops_trusted_types)})
 )
 
 
@@ -40,6 +41,7 @@ def get_family(name: str) -> ModelFamily:
 
 __all__ = [
     "FAMILIES",
+    "ENSEMBLE_TYPE",
     "SKOPS_TRUSTED_TYPES",
     "IMAGE",
     "TABULAR",

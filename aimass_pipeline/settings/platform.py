@@ -155,6 +155,8 @@ class Settings:
             AIMASS_LABELS_ROOT=str(self.labels_root),
             AIMASS_MLFLOW_ARTIFACTS=self.mlflow_artifacts_uri,
             MLFLOW_DISABLE_TELEMETRY="true",
+            # One "Downloading artifacts" bar per model load otherwise: noise in a run's output and logs.
+            MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
             DO_NOT_TRACK="true",
             BENTOML_DO_NOT_TRACK="true",
             DAGSTER_DISABLE_TELEMETRY="true",

@@ -11,7 +11,7 @@ from aimass_pipeline.core.lineage import code_version
 from aimass_pipeline.core.registry import ensure_experiment, run_url
 from aimass_pipeline.core.scan import AnyTable, ScanTable, frame_of, path_of, rows_of, value_counts
 from aimass_pipeline.core.splits import SELECTION_FRACTION, SELECTION_SALT
-from aimass_pipeline.models import get_family
+from aimass_pipeline.models import ENSEMBLE_TYPE, get_family
 from aimass_pipeline.models.ensemble import SoftVotingEnsemble
 from aimass_pipeline.orchestration.executor import TRAINING_OP_TAGS
 from aimass_pipeline.orchestration.outages import retry_on_store_outage
@@ -201,6 +201,18 @@ def _serialization(family, compressed: bool) -> str:
     return "cloudpickle" if compressed else family.serialization
 
 
+def _ensemble_serialization(members) -> dict:
+    """skops when every member is stored by skops itself; a compressed member (an ONNX head, a quantised
+    torch module) is something skops cannot store, so that ensemble is cloudpickled (and signed)."""
+    families = [get_family(m["family"]) for m in members]
+    if any(m["compression_method"] != "none" for m in members) or any(
+        f.serialization != "skops" for f in families
+    ):
+        return {"serialization": "cloudpickle"}
+    trusted = {ENSEMBLE_TYPE, *(name for f in families for name in f.skops_trusted_types)}
+    return {"serialization": "skops", "trusted_types": sorted(trusted)}
+
+
 def _ensemble(uc: UseCase):
     members = [f"{family}_candidate" for family in uc.families]
 
@@ -236,8 +248,7 @@ def _ensemble(uc: UseCase):
                 metrics={"train_rows": float(len(fitting)), "members": float(len(names))},
                 example=X.head(20),
                 dataset=mlflow_api.data.from_pandas(fitting, name=f"{uc.name}_training_set", targets=LABEL),
-                # Members may be ONNX heads or quantised torch modules, which skops cannot store.
-                serialization="cloudpickle",
+                **_ensemble_serialization(fitted.values()),
                 code_version=code_version(),
                 signing_key=mlflow.signing_key_value(),
                 tags={
