@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import time
@@ -15,6 +16,7 @@ import requests
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from mlflow.tracking import MlflowClient
 
+from aimass_pipeline.deployment.bento import latest_bento_tag
 from aimass_pipeline.settings import load_settings
 from aimass_pipeline_tests.conftest import AIMASS, CREDIT_RISK, LIFECYCLE_RUN, ROOT, env_for, free_port
 
@@ -198,13 +200,28 @@ def test_operator_promote_and_rollback_move_aliases_and_the_bento(lifecycle_home
     )
     assert promoted.returncode == 0, promoted.stderr[-2000:]
     assert aliases() == ("2", "1")
+    # The alias moves at once; the bento builds in the background (its log named on the terminal).
+    assert "building in the background" in promoted.stdout, promoted.stdout
+    background_log = Path(promoted.stdout.rsplit("(log: ", 1)[1].split(")")[0])
     assert client.get_model_version("credit_risk", "2").tags["promoted_by"] == "operator"
     assert _status(lifecycle_home)["use_cases"]["credit_risk"]["champion"]["version"] == 2
 
-    rolled = subprocess.run([AIMASS, "rollback", "credit_risk"], env=env, capture_output=True, text=True)
+    rolled = subprocess.run(
+        [AIMASS, "rollback", "credit_risk", "--wait"], env=env, capture_output=True, text=True
+    )
     assert rolled.returncode == 0, rolled.stderr[-2000:]
     assert aliases() == ("1", "2")
     assert "bento credit_risk:" in rolled.stdout
+    # However the promote's background build and the rollback's interleave, the newest bento (what
+    # `aimass serve` starts) serves the champion the last move left: version 1.
+    deadline = time.monotonic() + 300
+    while not re.search(r"^credit_risk:\w+$", background_log.read_text(), re.M):
+        assert time.monotonic() < deadline, background_log.read_text()[-2000:]
+        time.sleep(0.5)
+    newest = latest_bento_tag(settings, "credit_risk")
+    name, version = newest.split(":")
+    bento_yaml = (settings.bentoml_home / "bentos" / name / version / "bento.yaml").read_text()
+    assert "model_tag: credit_risk:v1" in bento_yaml, bento_yaml[-600:]
 
     missing = subprocess.run(
         [AIMASS, "promote", "credit_risk", "99"], env=env, capture_output=True, text=True

@@ -85,10 +85,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     promote.add_argument("use_case")
     promote.add_argument("version", type=int)
+    promote.add_argument(
+        "--wait",
+        action="store_true",
+        help="build the new champion's bento before returning (else in the background)",
+    )
     promote.set_defaults(func="cmd_promote")
 
-    rollback = sub.add_parser("rollback", help="swap 'champion' and 'previous' and rebuild the bento")
+    rollback = sub.add_parser("rollback", help="swap 'champion' and 'previous'; the bento is rebuilt")
     rollback.add_argument("use_case")
+    rollback.add_argument(
+        "--wait",
+        action="store_true",
+        help="build the new champion's bento before returning (else in the background)",
+    )
     rollback.set_defaults(func="cmd_rollback")
 
     status = sub.add_parser("status", help="champion, bento and last run per use case")

@@ -9,14 +9,14 @@ from aimass_pipeline.cli.common import spec_or_exit
 from aimass_pipeline.settings import load_settings
 
 
-def _move_champion(use_case: str, move) -> int:
+def _move_champion(use_case: str, move, wait: bool) -> int:
     """Apply an operator's alias change, which running services pick up at their next registry poll, then
-    rebuild the bento so that a restarted service starts on the new champion."""
+    build the champion's bento for the next start: in the background, or before returning with ``wait``."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     from aimass_pipeline.core.registry import PromotionConflict, champion_version, previous_version
-    from aimass_pipeline.deployment.bento import build_champion_bento
+    from aimass_pipeline.deployment.bento import build_champion_bento, start_bento_build
 
     settings = load_settings().prepare()
     spec_or_exit(settings.use_case_specs(), use_case, settings.spec_errors())
@@ -33,8 +33,11 @@ def _move_champion(use_case: str, move) -> int:
         "AIMASS_CHAMPION_POLL_S (default 10 s)",
         flush=True,
     )
-    bento = build_champion_bento(settings, use_case)
-    print(f"{use_case}: bento {bento} built for the next start")
+    if wait:
+        print(f"{use_case}: bento {build_champion_bento(settings, use_case)} built for the next start")
+    else:
+        log_file = start_bento_build(settings, use_case)
+        print(f"{use_case}: its bento is building in the background for the next start (log: {log_file})")
     return 0
 
 
@@ -49,13 +52,13 @@ def cmd_promote(args: argparse.Namespace) -> int:
         promote(client, args.use_case, version, expected=str(current.version) if current else None)
         client.set_model_version_tag(args.use_case, version, "promoted_by", "operator")
 
-    return _move_champion(args.use_case, move)
+    return _move_champion(args.use_case, move, args.wait)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     from aimass_pipeline.core.registry import rollback
 
-    return _move_champion(args.use_case, lambda client: rollback(client, args.use_case))
+    return _move_champion(args.use_case, lambda client: rollback(client, args.use_case), args.wait)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

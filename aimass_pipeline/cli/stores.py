@@ -70,6 +70,45 @@ def model_versions(settings: Settings, use_case: str) -> list[dict[str, Any]]:
     ]
 
 
+class SqliteRuns:
+    """core.lineage.RunSource read straight from the embedded MLflow store (a trace then imports no MLflow)."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+
+    def version_run(self, name: str, version: str) -> str | None:
+        from aimass_pipeline.core.lineage import MissingVersionError
+
+        with closing(_read_only(self.db)) as conn:
+            row = conn.execute(
+                "SELECT run_id FROM model_versions WHERE name = ? AND version = ? AND workspace = ?",
+                (name, int(version), _WORKSPACE),
+            ).fetchone()
+        if row is None:
+            raise MissingVersionError(f"no version {version} of registered model {name!r}")
+        return row[0] or None
+
+    def run(self, run_id: str) -> tuple[str, dict[str, str]]:
+        with closing(_read_only(self.db)) as conn:
+            (experiment_id,) = conn.execute(
+                "SELECT experiment_id FROM runs WHERE run_uuid = ?", (run_id,)
+            ).fetchone()
+            tags = dict(conn.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run_id,)))
+        return str(experiment_id), tags
+
+
+def run_source(settings: Settings):
+    """Where `aimass trace` reads versions and runs: the SQLite file directly, else MLflow's client."""
+    db = _sqlite_file(settings.mlflow_tracking_uri)
+    if db is not None:
+        return SqliteRuns(db)
+    from mlflow.tracking import MlflowClient
+
+    from aimass_pipeline.core.lineage import MlflowRuns
+
+    return MlflowRuns(MlflowClient(tracking_uri=settings.mlflow_tracking_uri))
+
+
 def _versions_by_client(settings: Settings, use_case: str) -> list[dict[str, Any]]:
     from mlflow.tracking import MlflowClient
 

@@ -13,8 +13,7 @@ EXIT_INCOMPLETE = 2
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from mlflow.tracking import MlflowClient
-
+    from aimass_pipeline.cli.stores import run_source
     from aimass_pipeline.core.lake import Lake
     from aimass_pipeline.core.lineage import UnknownPredictionError, trace_prediction
 
@@ -22,7 +21,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     try:
         lineage = trace_prediction(
             Lake(settings.lake_url, settings.storage_options),
-            MlflowClient(tracking_uri=settings.mlflow_tracking_uri),
+            run_source(settings),
             args.prediction_id,
             tracking_uri=settings.mlflow_tracking_uri,
             mlflow_ui=args.mlflow_url,

@@ -16,15 +16,13 @@ from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow.dataset as ds
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
 from aimass_pipeline.core.lake import Lake, members
+from aimass_pipeline.core.mlflow_names import CODE_VERSION_TAG, redacted, run_url
 from aimass_pipeline.core.prediction_log import PREFIX
-from aimass_pipeline.core.registry import CODE_VERSION_TAG, redacted, run_url
 
 PACKAGE = "aimass-pipeline"
 DAGSTER_RUN_TAG = "dagster.run_id"
@@ -59,6 +57,38 @@ def _git(*args: str) -> str:
 
 class UnknownPredictionError(LookupError):
     """No prediction log in the lake holds the prediction id."""
+
+
+class MissingVersionError(LookupError):
+    """The registry holds no such model version."""
+
+
+class RunSource(Protocol):
+    """What a trace reads from the registry and tracking store: a version's run, a run's experiment and tags.
+    ``MlflowRuns`` asks MLflow; the CLI reads the embedded SQLite store directly (cli/stores.py)."""
+
+    def version_run(self, name: str, version: str) -> str | None:
+        """The run id the version was registered from; MissingVersionError when there is no such version."""
+
+    def run(self, run_id: str) -> tuple[str, dict[str, str]]:
+        """(experiment id, tags) of the run."""
+
+
+class MlflowRuns:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def version_run(self, name: str, version: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_model_version(name, version).run_id or None
+        except MlflowException as exc:
+            raise MissingVersionError(exc.message) from exc
+
+    def run(self, run_id: str) -> tuple[str, dict[str, str]]:
+        run = self.client.get_run(run_id)
+        return run.info.experiment_id, dict(run.data.tags)
 
 
 @dataclass
@@ -124,7 +154,7 @@ def find_prediction(lake: Lake, prediction_id: str) -> tuple[str, dict[str, Any]
 
 def trace_prediction(
     lake: Lake,
-    client: MlflowClient,
+    runs: RunSource,
     prediction_id: str,
     *,
     tracking_uri: str,
@@ -148,32 +178,31 @@ def trace_prediction(
         log_file=log_file,
     )
     try:
-        version = client.get_model_version(lineage.model_name, lineage.model_version)
-    except MlflowException as exc:
+        run_id = runs.version_run(lineage.model_name, lineage.model_version)
+    except MissingVersionError as exc:
         lineage.problems.append(
             f"registry at {redacted(tracking_uri)} has no version {lineage.model_version} of {lineage.model_name!r}: "
-            f"{exc.message}"
+            f"{exc}"
         )
         return lineage
-    if not version.run_id:
+    if not run_id:
         lineage.problems.append(f"model version {lineage.model_version} names no MLflow run")
         return lineage
-    run = client.get_run(version.run_id)
-    tags = run.data.tags
-    lineage.mlflow_run_id = version.run_id
-    lineage.mlflow_run_url = run_url(tracking_uri, run.info.experiment_id, version.run_id, mlflow_ui)
+    experiment_id, tags = runs.run(run_id)
+    lineage.mlflow_run_id = run_id
+    lineage.mlflow_run_url = run_url(tracking_uri, experiment_id, run_id, mlflow_ui)
     lineage.family = tags.get("aimass.family")
     lineage.dagster_run_id = tags.get(DAGSTER_RUN_TAG)
     if lineage.dagster_run_id:
         lineage.dagster_run_url = f"{dagster_ui.rstrip('/')}/runs/{lineage.dagster_run_id}"
     else:
-        lineage.problems.append(f"MLflow run {version.run_id} has no {DAGSTER_RUN_TAG} tag")
+        lineage.problems.append(f"MLflow run {run_id} has no {DAGSTER_RUN_TAG} tag")
     lineage.code_version = tags.get(CODE_VERSION_TAG)
     if not lineage.code_version:
-        lineage.problems.append(f"MLflow run {version.run_id} has no {CODE_VERSION_TAG} tag")
+        lineage.problems.append(f"MLflow run {run_id} has no {CODE_VERSION_TAG} tag")
     batch_ids = [b for b in tags.get(DATA_BATCHES_TAG, "").split(",") if b]
     if not batch_ids:
-        lineage.problems.append(f"MLflow run {version.run_id} has no {DATA_BATCHES_TAG} tag")
+        lineage.problems.append(f"MLflow run {run_id} has no {DATA_BATCHES_TAG} tag")
     lineage.batches = [_batch(lake, use_case, batch_id) for batch_id in batch_ids]
     lineage.problems += [f"batch {b.batch_id}: {b.problem}" for b in lineage.batches if b.problem]
     return lineage

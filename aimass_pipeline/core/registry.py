@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import shutil
 import tempfile
 import time
@@ -16,6 +15,8 @@ from urllib.parse import unquote
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+# Re-exported: training, evaluation and the CLI have always found them here.
+from aimass_pipeline.core.mlflow_names import CODE_VERSION_TAG, redacted, run_url  # noqa: F401
 from aimass_pipeline.core.scoring import DEFAULT_THRESHOLD
 from aimass_pipeline.core.signing import UntrustedArtifactError, sign_directory, verify_directory
 
@@ -23,7 +24,6 @@ _log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
-CODE_VERSION_TAG = "aimass.code_version"
 # A registered version's decision threshold on P(positive class). The documented rule: an untagged version
 # (registered before thresholds were tuned, or by hand) uses DEFAULT_THRESHOLD; a tag that is not a number in
 # [0, 1] is an error, never the default.
@@ -31,11 +31,6 @@ THRESHOLD_TAG = "threshold"
 # What the registry answers for a missing model (RESOURCE_DOES_NOT_EXIST) or alias (INVALID_PARAMETER_VALUE);
 # anything else (a database down, ...) is not "no champion" and propagates.
 _MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
-
-
-def redacted(uri: str) -> str:
-    """The store URI without its password, for messages and logs (a prod URI holds the PostgreSQL one)."""
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", uri)
 
 
 def champion_uri(name: str) -> str:
@@ -264,11 +259,3 @@ def _compare_and_set(
 def _alias(client: MlflowClient, name: str, alias: str) -> str | None:
     found = _by_alias(client, name, alias)
     return str(found.version) if found is not None else None
-
-
-def run_url(
-    tracking_uri: str, experiment_id: str, run_id: str, ui_base: str = "http://127.0.0.1:5000"
-) -> str:
-    """Link into the MLflow UI that ``aimass up`` starts (a tracking server's own URL when it is one)."""
-    base = tracking_uri if tracking_uri.startswith("http") else ui_base
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"

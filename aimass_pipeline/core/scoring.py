@@ -8,18 +8,21 @@ otherwise), so "accuracy" means one thing wherever it is reported.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
-from scipy import stats
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    f1_score,
-    log_loss,
-    precision_score,
-    recall_score,
-)
 
 DEFAULT_THRESHOLD = 0.5
+
+
+def _metrics() -> ModuleType:
+    # Imported on first use: the registry and the served bento import this module for its threshold rule,
+    # and sklearn.metrics with scipy would add ~1 s to every CLI command and service start.
+    import sklearn.metrics
+
+    return sklearn.metrics
+
+
 METRICS: dict[str, bool] = {  # name -> higher is better
     "roc_auc": True,
     "accuracy": True,
@@ -85,7 +88,9 @@ def auc(positive: np.ndarray, scores: np.ndarray) -> float:
     """Mann-Whitney AUC from midranks (ties count half): sklearn's roc_auc_score in O(n log n)."""
     positive = np.asarray(positive, dtype=bool)
     m, n = int(positive.sum()), int((~positive).sum())
-    ranks = stats.rankdata(scores)
+    from scipy.stats import rankdata
+
+    ranks = rankdata(scores)
     return float((ranks[positive].sum() - m * (m + 1) / 2) / (m * n))
 
 
@@ -98,7 +103,7 @@ def score(metric: str, y_true: np.ndarray, proba: np.ndarray) -> float:
     if metric == "accuracy":
         return float(np.mean(correct(labels, probabilities)))
     if metric == "log_loss":
-        return float(log_loss(labels, probabilities, labels=list(range(n_classes))))
+        return float(_metrics().log_loss(labels, probabilities, labels=list(range(n_classes))))
     present = np.unique(labels)
     if len(present) < 2:
         raise ValueError(f"{metric} needs at least two classes present in y_true")
@@ -107,7 +112,7 @@ def score(metric: str, y_true: np.ndarray, proba: np.ndarray) -> float:
             raise ValueError(
                 f"pr_auc is defined here for binary problems only; proba has {n_classes} classes"
             )
-        return float(average_precision_score(labels, probabilities[:, 1]))
+        return float(_metrics().average_precision_score(labels, probabilities[:, 1]))
     if n_classes == 2:
         return auc(labels == 1, probabilities[:, 1])
     if len(present) < n_classes:
@@ -149,12 +154,12 @@ def holdout_metrics(y_true: np.ndarray, proba: np.ndarray, seed: int = 42) -> di
             "roc_auc_ci_low": low,
             "roc_auc_ci_high": high,
             "pr_auc": score("pr_auc", labels, probabilities),
-            "brier": float(brier_score_loss(labels, positive)),
+            "brier": float(_metrics().brier_score_loss(labels, positive)),
             "log_loss": score("log_loss", labels, probabilities),
             "accuracy": score("accuracy", labels, probabilities),
-            "precision": float(precision_score(labels, predicted, zero_division=0)),
-            "recall": float(recall_score(labels, predicted, zero_division=0)),
-            "f1": float(f1_score(labels, predicted, zero_division=0)),
+            "precision": float(_metrics().precision_score(labels, predicted, zero_division=0)),
+            "recall": float(_metrics().recall_score(labels, predicted, zero_division=0)),
+            "f1": float(_metrics().f1_score(labels, predicted, zero_division=0)),
             "positive_rate": float(labels.mean()),
             "rows": float(len(labels)),
         }
@@ -165,8 +170,10 @@ def holdout_metrics(y_true: np.ndarray, proba: np.ndarray, seed: int = 42) -> di
         "accuracy_ci_high": high,
         "roc_auc": score("roc_auc", labels, probabilities),
         "log_loss": float(
-            log_loss(labels, np.clip(probabilities, 1e-15, 1), labels=list(range(probabilities.shape[1])))
+            _metrics().log_loss(
+                labels, np.clip(probabilities, 1e-15, 1), labels=list(range(probabilities.shape[1]))
+            )
         ),
-        "f1_macro": float(f1_score(labels, predicted, average="macro")),
+        "f1_macro": float(_metrics().f1_score(labels, predicted, average="macro")),
         "rows": float(len(labels)),
     }

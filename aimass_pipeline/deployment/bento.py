@@ -9,12 +9,15 @@ whichever home came first. A child pays a few seconds of imports and always sees
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -83,11 +86,40 @@ def resolve_champion(settings: Settings, use_case: str) -> Champion:
 
 
 def build_champion_bento(settings: Settings, use_case: str) -> str:
-    """Import the champion into the Bento model store (once per version), build a bento; return its tag."""
-    champion = resolve_champion(settings, use_case)
-    tag = _in_bentoml_child(settings, "_build", asdict(champion))
+    """Import the champion into the Bento model store (once per version), build a bento; return its tag.
+
+    Builds of one use case run one at a time, each resolving the champion once it holds the lock: the last
+    build to start began after the last alias move, so the newest bento (what `aimass serve` starts) serves
+    the champion, however promotes, rollbacks and their background builds interleave."""
+    settings.bentoml_home.mkdir(parents=True, exist_ok=True)
+    with open(settings.bentoml_home / f".build-{use_case}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        champion = resolve_champion(settings, use_case)
+        tag = _in_bentoml_child(settings, "_build", asdict(champion))
     log.info("built bento %s serving %s", tag, champion.model_tag)
     return str(tag)
+
+
+def start_bento_build(settings: Settings, use_case: str) -> Path:
+    """Build the champion's bento in a detached process (it outlives the command); returns its log file."""
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_file = logs / f"bento-{use_case}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    code = (
+        "import sys; from aimass_pipeline.deployment.bento import build_champion_bento; "
+        "from aimass_pipeline.settings import load_settings; "
+        "print(build_champion_bento(load_settings(), sys.argv[1]), flush=True)"
+    )
+    with open(log_file, "ab") as out:
+        subprocess.Popen(
+            [sys.executable, "-c", code, use_case],
+            env=settings.child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return log_file
 
 
 def latest_bento_tag(settings: Settings, use_case: str) -> str | None:

@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from aimass_pipeline.core.lake import Lake
 from aimass_pipeline.core.lineage import (
+    MlflowRuns,
     UnknownPredictionError,
     code_version,
     find_prediction,
@@ -72,7 +73,7 @@ def test_a_version_missing_from_the_registry_is_reported_not_guessed(tmp_path: P
 
     lineage = trace_prediction(
         Lake(lake_url),
-        MlflowClient(tracking_uri=tracking_uri),
+        MlflowRuns(MlflowClient(tracking_uri=tracking_uri)),
         "a1",
         tracking_uri=tracking_uri,
         mlflow_ui="http://mlflow",
@@ -82,3 +83,22 @@ def test_a_version_missing_from_the_registry_is_reported_not_guessed(tmp_path: P
     assert (lineage.model_name, lineage.model_version, lineage.inputs) == ("credit_risk", "7", {"Age": 0})
     assert lineage.mlflow_run_id is None and lineage.batches == []
     assert len(lineage.problems) == 1 and "has no version 7 of 'credit_risk'" in lineage.problems[0]
+
+
+def test_the_cli_reads_the_embedded_store_as_mlflow_does(tmp_path: Path) -> None:
+    """`aimass trace` reads a SQLite registry directly (no MLflow import); it must give MLflow's answers."""
+    from aimass_pipeline.cli.stores import SqliteRuns
+    from aimass_pipeline.core.lineage import MissingVersionError
+
+    db = tmp_path / "mlflow.db"
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    experiment = client.create_experiment("uc", artifact_location=str(tmp_path / "artifacts"))
+    run = client.create_run(experiment, tags={"aimass.family": "logreg", "dagster.run_id": "d1"})
+    client.create_registered_model("uc")
+    client.create_model_version("uc", str(tmp_path / "model"), run_id=run.info.run_id)
+    direct, by_mlflow = SqliteRuns(db), MlflowRuns(client)
+    assert direct.version_run("uc", "1") == by_mlflow.version_run("uc", "1") == run.info.run_id
+    assert direct.run(run.info.run_id) == by_mlflow.run(run.info.run_id)
+    for source in (direct, by_mlflow):
+        with pytest.raises(MissingVersionError):
+            source.version_run("uc", "2")
