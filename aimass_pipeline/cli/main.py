@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from aimass_pipeline.cli.erase import add_erase_parser
 from aimass_pipeline.cli.worker import add_worker_parser
 
 # Parse first, import the command's module after: `aimass --help` and the read-only commands must not pay
@@ -23,6 +24,7 @@ _COMMANDS = {
     "cmd_trace": "trace",
     "cmd_up": "up",
     "cmd_worker": "worker",
+    "cmd_erase": "erase",
 }
 
 
@@ -135,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(func="cmd_up")
     add_worker_parser(sub)
+    add_erase_parser(sub)
     return parser
 
 

@@ -30,6 +30,7 @@ from aimass_pipeline.serving.compiled import compiled_served
 from aimass_pipeline.serving.config import SERVICE_CONFIG
 from aimass_pipeline.serving.guards import ApiKeyMiddleware, RejectedInputWithoutTraceback, ServiceMetrics
 from aimass_pipeline.serving.openapi import OpenApiMiddleware
+from aimass_pipeline.serving.privacy import pii_guard
 from aimass_pipeline.serving.request_limits import RequestGuardMiddleware
 from aimass_pipeline.serving.schema import (
     BatchPrediction,
@@ -122,6 +123,7 @@ class ChampionService:
         self.metrics = ServiceMetrics.get()
         dropped = self.metrics.log_dropped.labels(CONTRACT.use_case)
         self.prediction_log = prediction_logger(SETTINGS, CONTRACT.use_case, dropped.inc)
+        self.pii = pii_guard(CONTRACT, SETTINGS.pii_key)
         # The imports leave ~300k long-lived objects that every full garbage collection walks with the GIL
         # held (0.1-1 s here), stalling every request in flight; they live as long as the process.
         gc.collect()
@@ -175,6 +177,7 @@ class ChampionService:
     def _score(
         self, served: ServedModel, rows: list[dict[str, Any]], request_id: str
     ) -> list[dict[str, Any]]:
+        rows = self.pii(rows)
         if isinstance(served.model, CompiledModel):  # straight from the records (its columns), no DataFrame
             proba = served.model.predict_rows(rows)
         else:
