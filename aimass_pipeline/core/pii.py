@@ -47,7 +47,7 @@ class PiiSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    columns: list[PiiColumn] = Field(min_length=1)
+    columns: tuple[PiiColumn, ...] = Field(min_length=1)  # a tuple: contracts are hashed (row rules cache)
     subject_key: str
     on_erasure: Literal["retrain", "review"] = "review"
 
