@@ -68,10 +68,10 @@ def _warehouse(settings: Settings, spec: UseCaseSpec, keys: set[str], alias: str
 def _flag_champions(settings: Settings, spec: UseCaseSpec, receipt_id: str, policy: str) -> list[dict]:
     from aimass_pipeline.core.registry import champion_version, registry_client
 
-    client = registry_client(settings.mlflow_tracking_uri)
     try:
+        client = registry_client(settings.mlflow_tracking_uri)
         champion = champion_version(client, spec.name)
-    except Exception:  # noqa: BLE001 - no registered model or no champion: nothing was trained on the subject
+    except FileNotFoundError:  # no tracking store yet: nothing was ever trained
         return []
     if champion is None:
         return []

@@ -114,10 +114,16 @@ def test_no_plaintext_pii_in_any_store_and_the_pseudonym_where_it_belongs(
     [batch] = lake.raw_batches(UC)
     assert all(m["sealed"] == "aes-256-gcm" for m in members(batch))
     # The raw zone holds the landed bytes, sealed: only the key opens them.
-    opened = opened_copy(lake, ("raw", UC, f"batch={batch['batch_id']}", members(batch)[0]["source_file"]),
-                         raw_zone_key(secret), lived / "opened-check")
+    opened = opened_copy(
+        lake,
+        ("raw", UC, f"batch={batch['batch_id']}", members(batch)[0]["source_file"]),
+        raw_zone_key(secret),
+        lived / "opened-check",
+    )
     assert CANARY in opened.read_text()
-    stored = pd.concat(pd.read_parquet(p) for p in (Path(settings.lake_url) / "assets" / UC).rglob("raw_*.parquet"))
+    stored = pd.concat(
+        pd.read_parquet(p) for p in (Path(settings.lake_url) / "assets" / UC).rglob("raw_*.parquet")
+    )
     assert (stored["patient_id"] == alias).sum() == 2
     assert set(stored.loc[stored["patient_id"] == alias, "date_of_birth"]) == {"1961-07"}
 
@@ -138,7 +144,9 @@ def test_erasure_reaches_every_store_retrains_and_refuses_the_subject_again(
     [event] = [e for e in audit.read(lake, UC) if e["action"] == audit.ERASE]
     assert event["evidence"]["receipt_id"] == receipt["receipt_id"]
     assert "retraining" in erased.stdout
-    assert _hits(lived, [CANARY, CANARY_BIRTH, alias], skip=(f"lake/privacy/{UC}/", f"lake/audit/{UC}/")) == []
+    assert (
+        _hits(lived, [CANARY, CANARY_BIRTH, alias], skip=(f"lake/privacy/{UC}/", f"lake/audit/{UC}/")) == []
+    )
 
     # The same patient lands again in a new file: quarantined, the receipt named.
     contract = load_spec(lived / "specs" / f"{UC}.yaml").contract
