@@ -101,7 +101,7 @@ def erase(
     removed, predictions = stores.lake_tables(lake, contract, raw.entity_keys, alias)
     removed = raw.removed + removed + stores.labels(settings.labels_root, spec.name, predictions)
     removed += _warehouse(settings, spec, raw.entity_keys, alias)
-    removed += stores.mlflow_examples(settings.mlflow_artifacts_uri, raw.rows)
+    removed += stores.mlflow_examples(settings.mlflow_artifacts_uri, raw.rows, settings.signing_key())
     policy = contract.pii.on_erasure
     flagged = _flag_champions(settings, spec, receipt_id, policy) if raw.removed else []
     receipt, uri = write_receipt(

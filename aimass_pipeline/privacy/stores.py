@@ -11,10 +11,14 @@ from pathlib import Path
 
 import fsspec
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 
 from aimass_pipeline.core.contracts import Contract
 from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.core.signing import MANIFEST as SIGNATURE
+from aimass_pipeline.core.signing import sign_directory
 
 # Stores erasure does not rewrite: the raw zone (privacy.raw_zone), the receipts and the audit trail.
 _NOT_TABLES = ("raw", "privacy", "audit")
@@ -56,7 +60,7 @@ def lake_tables(
         schema = pq.read_schema(io.BytesIO(before))
         buffer = io.BytesIO()
         pq.write_table(
-            __import__("pyarrow").Table.from_pandas(frame.loc[~hit], schema=schema, preserve_index=False),
+            pa.Table.from_pandas(frame.loc[~hit], schema=schema, preserve_index=False),
             buffer,
         )
         lake.write_bytes(buffer.getvalue(), *relative)
@@ -162,10 +166,11 @@ def _matches(example: pd.DataFrame, rows: list[dict]) -> pd.Series:
     return hit
 
 
-def mlflow_examples(artifacts: str, rows: list[dict]) -> list[dict]:
-    """Input examples logged with models (``input_example.json``, split orient) without the subject's rows."""
+def mlflow_examples(artifacts: str, rows: list[dict], signing_key: str) -> list[dict]:
+    """Input examples logged with models (``input_example.json``, split orient) without the subject's rows.
+    A signed model folder (core.signing) is signed again over its new files: the platform's own change."""
     fs, root = fsspec.core.url_to_fs(artifacts)
-    removed = []
+    removed, resign = [], set()
     if not rows or not fs.exists(root):
         return removed
     for path in sorted(fs.find(root)):
@@ -184,4 +189,10 @@ def mlflow_examples(artifacts: str, rows: list[dict]) -> list[dict]:
         after = json.dumps(body).encode()
         fs.pipe_file(path, after)
         removed.append(_entry("mlflow", fs.unstrip_protocol(path), int(hit.sum()), before, after))
+        resign.add(path.rsplit("/", 1)[0])
+    for folder in sorted(resign):
+        if fs.exists(f"{folder}/{SIGNATURE}"):
+            if not isinstance(fs, LocalFileSystem):
+                raise NotImplementedError(f"re-signing a model in a remote artifact store ({folder})")
+            sign_directory(folder, signing_key)
     return removed

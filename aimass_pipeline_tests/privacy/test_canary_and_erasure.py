@@ -7,6 +7,7 @@ One small lifecycle (logistic regression, no tuning) and its retrain: the scans 
 
 import io
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -133,7 +134,11 @@ def test_erasure_reaches_every_store_retrains_and_refuses_the_subject_again(
 ) -> None:
     settings = _settings(lived, monkeypatch)
     alias = pseudonym(CANARY, pseudonym_key(settings.pii_key()))
-    erased = _run(["erase", UC, CANARY, "--reason", "patient request"], lived)
+    # The retrain through the gate is one more lifecycle (~100 s): a drill, opt in with AIMASS_DRILLS=1.
+    retrain = os.environ.get("AIMASS_DRILLS") == "1"
+    erased = _run(
+        ["erase", UC, CANARY, "--reason", "patient request", *([] if retrain else ["--no-retrain"])], lived
+    )
     assert erased.returncode == 0, erased.stdout[-3000:] + erased.stderr[-3000:]
     lake = Lake(settings.lake_url)
     [receipt] = receipts(lake, UC)
@@ -143,7 +148,7 @@ def test_erasure_reaches_every_store_retrains_and_refuses_the_subject_again(
     assert receipt["champions_flagged"] and receipt["champions_flagged"][0]["status"] == "retrain_required"
     [event] = [e for e in audit.read(lake, UC) if e["action"] == audit.ERASE]
     assert event["evidence"]["receipt_id"] == receipt["receipt_id"]
-    assert "retraining" in erased.stdout
+    assert ("retraining" in erased.stdout) == retrain
     assert (
         _hits(lived, [CANARY, CANARY_BIRTH, alias], skip=(f"lake/privacy/{UC}/", f"lake/audit/{UC}/")) == []
     )
