@@ -9,6 +9,10 @@ import io
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pv
+import pyarrow.parquet as pq
 
 from aimass_pipeline.core.contracts import Contract
 from aimass_pipeline.core.lake import Lake, members
@@ -22,21 +26,26 @@ class RawErasure:
     removed: list[dict]  # per rewritten file: location, rows, sha256 before and after
 
 
-def _read(data: bytes, suffix: str) -> pd.DataFrame:
+def _read(data: bytes, suffix: str) -> pa.Table:
+    """A landed file as text columns, every value as written (nothing parsed, nothing nulled)."""
     if suffix == ".csv":
-        return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+        types = dict.fromkeys(pv.open_csv(io.BytesIO(data)).schema.names, pa.string())
+        return pv.read_csv(io.BytesIO(data), convert_options=pv.ConvertOptions(column_types=types))
     if suffix == ".jsonl":
-        return pd.read_json(io.BytesIO(data), lines=True, dtype=False, convert_dates=False)
-    return pd.read_parquet(io.BytesIO(data))
+        return pa.Table.from_pandas(
+            pd.read_json(io.BytesIO(data), lines=True, dtype=False, convert_dates=False), preserve_index=False
+        )
+    return pq.read_table(io.BytesIO(data))
 
 
-def _write(frame: pd.DataFrame, suffix: str) -> bytes:
-    if suffix == ".csv":
-        return frame.to_csv(index=False).encode("utf-8")
-    if suffix == ".jsonl":
-        return frame.to_json(orient="records", lines=True, force_ascii=False).encode("utf-8")
+def _write(table: pa.Table, suffix: str) -> bytes:
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
+    if suffix == ".csv":
+        pv.write_csv(table, buffer)
+    elif suffix == ".jsonl":
+        return table.to_pandas().to_json(orient="records", lines=True, force_ascii=False).encode("utf-8")
+    else:
+        pq.write_table(table, buffer)
     return buffer.getvalue()
 
 
@@ -61,24 +70,26 @@ def erase_raw(lake: Lake, contract: Contract, subject: str, key: bytes | None, r
             parts = (*folder, member["source_file"])
             sealed = "sealed" in member
             plain = _plain(lake, parts, key, sealed)
-            frame = _read(plain, "." + member["source_file"].rsplit(".", 1)[-1].lower())
-            if column not in frame.columns:
-                continue
-            hit = frame[column].astype(str).str.strip() == subject
-            if not hit.any():
-                continue
             suffix = "." + member["source_file"].rsplit(".", 1)[-1].lower()
-            kept = _write(frame.loc[~hit], suffix)
+            table = _read(plain, suffix)
+            if column not in table.column_names:
+                continue
+            values = pc.utf8_trim_whitespace(pc.cast(table[column], pa.string()))
+            hit = pc.fill_null(pc.equal(values, subject), False)
+            if not pc.any(hit).as_py():
+                continue
+            kept = _write(table.filter(pc.invert(hit)), suffix)
+            frame = table.filter(hit).to_pandas()
             stored = b"".join(seal_stream(io.BytesIO(kept), key)) if sealed else kept
             lake.write_bytes(stored, *parts)
-            found.entity_keys.update(frame.loc[hit, contract.key].astype(str).str.strip())
-            found.rows.extend(frame.loc[hit].astype(str).to_dict("records"))
+            found.entity_keys.update(frame[contract.key].astype(str).str.strip())
+            found.rows.extend(frame.astype(str).to_dict("records"))
             after = hashlib.sha256(kept).hexdigest()
             found.removed.append(
                 {
                     "store": "raw_zone",
                     "location": lake.uri(*parts),
-                    "rows": int(hit.sum()),
+                    "rows": len(frame),
                     "sha256_before": member["sha256"],
                     "sha256_after": after,
                 }

@@ -28,45 +28,59 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _mask(frame: pd.DataFrame, contract: Contract, keys: set[str], pseudonym: str) -> pd.Series:
-    hit = pd.Series(False, index=frame.index)
-    if contract.key in frame.columns:
-        hit |= frame[contract.key].astype(str).isin(keys)
-    if contract.pii is not None and contract.pii.subject_key in frame.columns:
-        hit |= frame[contract.pii.subject_key].astype(str) == pseudonym
+def _mask(table: pa.Table, contract: Contract, keys: set[str], pseudonym: str) -> pa.Array | None:
+    """Rows of the subject: by entity key, subject pseudonym, or inside a JSON record; None: none such."""
+    import pyarrow.compute as pc
+
+    masks = []
+    if contract.key in table.column_names and keys:
+        masks.append(pc.is_in(pc.cast(table[contract.key], pa.string()), value_set=pa.array(sorted(keys))))
+    if contract.pii is not None and contract.pii.subject_key in table.column_names:
+        masks.append(pc.equal(pc.cast(table[contract.pii.subject_key], pa.string()), pseudonym))
     for text in ("inputs", "raw"):  # prediction-log records and rejected rows, as JSON
-        if text in frame.columns:
-            hit |= frame[text].astype(str).str.contains(pseudonym, regex=False)
-    return hit
+        if text in table.column_names:
+            masks.append(pc.match_substring(pc.cast(table[text], pa.string()), pseudonym))
+    if not masks:
+        return None
+    hit = masks[0]
+    for more in masks[1:]:
+        hit = pc.or_kleene(hit, more)
+    return pc.fill_null(hit, False)
+
+
+_SEARCHED = ("inputs", "raw")
 
 
 def lake_tables(
     lake: Lake, contract: Contract, keys: set[str], pseudonym: str
 ) -> tuple[list[dict], set[str]]:
     """Every Parquet table of the use case in the lake without the subject's rows; also returns the
-    prediction ids removed, whose labels go too."""
+    prediction ids removed, whose labels go too. Only the columns that can identify the subject are read
+    until a file is known to hold it."""
+    import pyarrow.compute as pc
+
     removed, predictions = [], set()
+    subject = contract.pii.subject_key if contract.pii is not None else None
     for path in sorted(lake.fs.find(lake.root)):
         relative = path[len(lake.root) + 1 :].split("/")
         if relative[0] in _NOT_TABLES or contract.use_case not in relative or not path.endswith(".parquet"):
             continue
         before = lake.fs.cat_file(path)
-        frame = pd.read_parquet(io.BytesIO(before))
-        hit = _mask(frame, contract, keys, pseudonym)
-        if not hit.any():
+        names = pq.read_schema(io.BytesIO(before)).names
+        wanted = [n for n in (contract.key, subject, *_SEARCHED) if n in names]
+        if not wanted:
             continue
-        if "prediction_id" in frame.columns:
-            predictions.update(frame.loc[hit, "prediction_id"].astype(str))
-        schema = pq.read_schema(io.BytesIO(before))
+        hit = _mask(pq.read_table(io.BytesIO(before), columns=wanted), contract, keys, pseudonym)
+        if hit is None or not pc.any(hit).as_py():
+            continue
+        table = pq.read_table(io.BytesIO(before))
+        if "prediction_id" in names:
+            predictions.update(pc.filter(table["prediction_id"], hit).to_pylist())
         buffer = io.BytesIO()
-        pq.write_table(
-            pa.Table.from_pandas(frame.loc[~hit], schema=schema, preserve_index=False),
-            buffer,
-        )
+        pq.write_table(table.filter(pc.invert(hit)), buffer)
         lake.write_bytes(buffer.getvalue(), *relative)
-        removed.append(
-            _entry("lake", lake.fs.unstrip_protocol(path), int(hit.sum()), before, buffer.getvalue())
-        )
+        rows = int(pc.sum(pc.cast(hit, pa.int64())).as_py())
+        removed.append(_entry("lake", lake.fs.unstrip_protocol(path), rows, before, buffer.getvalue()))
     return removed, predictions
 
 
