@@ -12,7 +12,6 @@ import yaml
 from aimass_pipeline.core.pii import PiiSpec, protect, pseudonym
 from aimass_pipeline.core.pseudonyms import SealError, open_stream, pseudonym_key, raw_zone_key, seal_stream
 from aimass_pipeline.core.specs import PACKAGED_SPECS
-from aimass_pipeline.serving.privacy import pii_guard
 from aimass_pipeline.settings import SettingsError, load_settings
 
 SPEC = PiiSpec.model_validate(
@@ -86,17 +85,6 @@ def test_the_raw_zone_seal_opens_only_with_its_key_and_detects_cuts() -> None:
         b"".join(open_stream(io.BytesIO(sealed[: -(1 << 10)][: len(sealed) // 2]), raw_zone_key("s")))
     # Keys for pseudonyms and for the raw zone are derived apart from the one secret.
     assert pseudonym_key("s") != raw_zone_key("s")
-
-
-def test_served_records_get_the_same_pseudonyms(monkeypatch: pytest.MonkeyPatch) -> None:
-    from aimass_pipeline.core.specs import load_specs
-
-    contract = load_specs()["breast_cancer"].contract
-    guard = pii_guard(contract, "one secret")
-    [row] = guard([{"mean_radius": 1.0, "patient_id": "MRN1", "date_of_birth": "1961-07-23"}])
-    assert row == {"mean_radius": 1.0, "patient_id": pseudonym("MRN1", KEY), "date_of_birth": "1961-07"}
-    with pytest.raises(RuntimeError, match="AIMASS_PII_KEY"):
-        pii_guard(contract, None)
 
 
 def test_local_key_is_generated_private_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
