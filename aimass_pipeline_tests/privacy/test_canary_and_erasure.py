@@ -119,7 +119,7 @@ def test_no_plaintext_pii_in_any_store_and_the_pseudonym_where_it_belongs(
         lake,
         ("raw", UC, f"batch={batch['batch_id']}", members(batch)[0]["source_file"]),
         raw_zone_key(secret),
-        lived / "opened-check",
+        lived.parent / "opened-check",
     )
     assert CANARY in opened.read_text()
     stored = pd.concat(
