@@ -98,7 +98,7 @@ def erase(
     now = dt.datetime.now(dt.UTC)
     receipt_id = new_receipt_id(now)
     raw = erase_raw(lake, contract, subject, raw_zone_key(secret), receipt_id)
-    removed, predictions = stores.lake_tables(lake, contract, raw.entity_keys, alias)
+    removed, predictions = stores.lake_tables(lake, contract, raw.entity_keys, alias, raw.rows)
     removed = raw.removed + removed + stores.labels(settings.labels_root, spec.name, predictions)
     removed += _warehouse(settings, spec, raw.entity_keys, alias)
     removed += stores.mlflow_examples(settings.mlflow_artifacts_uri, raw.rows, settings.signing_key())

@@ -52,7 +52,7 @@ _SEARCHED = ("inputs", "raw")
 
 
 def lake_tables(
-    lake: Lake, contract: Contract, keys: set[str], pseudonym: str
+    lake: Lake, contract: Contract, keys: set[str], pseudonym: str, rows: list[dict] | None = None
 ) -> tuple[list[dict], set[str]]:
     """Every Parquet table of the use case in the lake without the subject's rows; also returns the
     prediction ids removed, whose labels go too. Only the columns that can identify the subject are read
@@ -68,9 +68,15 @@ def lake_tables(
         before = lake.fs.cat_file(path)
         names = pq.read_schema(io.BytesIO(before)).names
         wanted = [n for n in (contract.key, subject, *_SEARCHED) if n in names]
-        if not wanted:
+        if wanted:
+            hit = _mask(pq.read_table(io.BytesIO(before), columns=wanted), contract, keys, pseudonym)
+        elif rows and set(contract.feature_names) <= set(names):
+            # Keyless samples of training features (monitoring's drift reference): the subject's rows are
+            # known by their values.
+            features = pq.read_table(io.BytesIO(before), columns=contract.feature_names).to_pandas()
+            hit = pa.array(_matches(features, rows).to_numpy())
+        else:
             continue
-        hit = _mask(pq.read_table(io.BytesIO(before), columns=wanted), contract, keys, pseudonym)
         if hit is None or not pc.any(hit).as_py():
             continue
         table = pq.read_table(io.BytesIO(before))
@@ -79,8 +85,8 @@ def lake_tables(
         buffer = io.BytesIO()
         pq.write_table(table.filter(pc.invert(hit)), buffer)
         lake.write_bytes(buffer.getvalue(), *relative)
-        rows = int(pc.sum(pc.cast(hit, pa.int64())).as_py())
-        removed.append(_entry("lake", lake.fs.unstrip_protocol(path), rows, before, buffer.getvalue()))
+        count = int(pc.sum(pc.cast(hit, pa.int64())).as_py())
+        removed.append(_entry("lake", lake.fs.unstrip_protocol(path), count, before, buffer.getvalue()))
     return removed, predictions
 
 

@@ -63,10 +63,14 @@ def test_lake_tables_and_labels(tmp_path: Path) -> None:
         "date=2026-12-06",
         "p.parquet",
     )
+    reference = pd.DataFrame({name: [0.5, 0.25] for name in CONTRACT.feature_names})
+    lake.write_parquet(reference, "reference", "breast_cancer", "v1", "features.parquet")
     untouched = pd.DataFrame({"sample_id": ["bc1"]})
     lake.write_parquet(untouched, "assets", "credit_risk", "t.parquet")
-    removed, predictions = stores.lake_tables(lake, CONTRACT, {"bc1"}, ALIAS)
-    assert predictions == {"p1"} and sorted(r["rows"] for r in removed) == [1, 1]
+    subject_row = {name: "0.25" for name in CONTRACT.feature_names} | {"patient_id": "MRN1"}
+    removed, predictions = stores.lake_tables(lake, CONTRACT, {"bc1"}, ALIAS, [subject_row])
+    assert predictions == {"p1"} and sorted(r["rows"] for r in removed) == [1, 1, 1]
+    assert lake.read_parquet("reference", "breast_cancer", "v1", "features.parquet").equals(reference.head(1))
     assert all(r["sha256_before"] != r["sha256_after"] for r in removed)
     assert lake.read_parquet("assets", "breast_cancer", "raw_biopsies_batch", "b1.parquet")[
         "sample_id"
