@@ -44,12 +44,12 @@ class _Landed:
         return locate(self.path)
 
 
-def write_medical_csv(path: Path, rows: int, seed: int = 0) -> None:
+def write_medical_csv(path: Path, rows: int, distinct: float, seed: int = 0) -> None:
     base = packaged_frame("sklearn:breast_cancer", CONTRACT)
     rng = np.random.default_rng(seed)
     frame = base.iloc[rng.integers(0, len(base), rows)].reset_index(drop=True)
     frame[CONTRACT.key] = [f"s{i:08d}" for i in range(rows)]
-    patients = rng.integers(0, rows * 9 // 10, rows)
+    patients = rng.integers(0, max(1, int(rows * distinct)), rows)
     frame["patient_id"] = [f"MRN{p:08d}" for p in patients]
     born = np.datetime64("1940-01-01") + rng.integers(0, 60 * 365, rows)
     frame["date_of_birth"] = born.astype(str)
@@ -148,12 +148,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--distinct", type=float, default=0.9, help="patients per row (0.9: nearly every row a new patient)"
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/aimass-bench-privacy"))
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    csv = args.workdir / f"medical-{args.rows}.csv"
+    csv = args.workdir / f"medical-{args.rows}-{args.distinct}.csv"
     if not csv.exists():
-        write_medical_csv(csv, args.rows)
+        write_medical_csv(csv, args.rows, args.distinct)
     accepted = bench_ingestion(csv, args.workdir, args.rows, args.repeat)
     bench_erasure(csv, accepted, args.workdir, args.rows)
 

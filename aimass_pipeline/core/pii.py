@@ -70,18 +70,18 @@ class PiiSpec(BaseModel):
 
 def _hasher(key: bytes):
     """HMAC-SHA256 (RFC 2104) with the keyed inner and outer states computed once: per value only two
-    state copies and two updates, twice as fast as ``hmac.digest``, the same result."""
+    state copies and two updates, twice as fast as ``hmac.digest``, the same result (raw digest)."""
     block = key if len(key) <= 64 else hashlib.sha256(key).digest()
     block = block.ljust(64, b"\0")
     inner = hashlib.sha256(bytes(b ^ 0x36 for b in block)).copy
     outer = hashlib.sha256(bytes(b ^ 0x5C for b in block)).copy
 
-    def digest(value: str) -> str:
+    def digest(value: bytes) -> bytes:
         first = inner()
-        first.update(value.encode("utf-8"))
+        first.update(value)
         second = outer()
         second.update(first.digest())
-        return PREFIX + second.hexdigest()
+        return second.digest()
 
     return digest
 
@@ -93,15 +93,21 @@ def pseudonym(value: str, key: bytes) -> str:
 
 def pseudonymise(values: pa.Array | pa.ChunkedArray, key: bytes) -> pa.Array:
     """HMAC each distinct value once (a column repeats its subjects), then spread the results by index."""
+    import binascii
+
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     encoded = pc.dictionary_encode(pc.cast(values, pa.string()))
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
-    digest = _hasher(key)
-    uniques = [digest(v) for v in encoded.dictionary.to_pylist()]
-    return pc.take(pa.array(uniques, pa.string()), encoded.indices)
+    distinct = encoded.dictionary.cast(pa.binary()).to_pylist()
+    # One buffer of hex digests, cut into strings by fixed offsets: no Python string per value.
+    hexed = binascii.hexlify(b"".join(map(_hasher(key), distinct)))
+    offsets = np.arange(0, (len(distinct) + 1) * 64, 64, dtype=np.int32)
+    digests = pa.StringArray.from_buffers(len(distinct), pa.py_buffer(offsets), pa.py_buffer(hexed))
+    return pc.take(pc.binary_join_element_wise(PREFIX, digests, ""), encoded.indices)
 
 
 def _generalise(values: pa.Array, column: PiiColumn) -> tuple[pa.Array, pa.Array]:
