@@ -21,7 +21,7 @@ from dagster import (
 
 from aimass_pipeline.collection.batch_table import batch_table, stored_table, validated_batch
 from aimass_pipeline.collection.landing import LandedFile, landed_file
-from aimass_pipeline.collection.quarantine import check_name, quarantine
+from aimass_pipeline.collection.quarantine import check_name, quarantine, quarantine_member
 from aimass_pipeline.core.errors import DataContractError
 from aimass_pipeline.core.lake import members
 from aimass_pipeline.core.locations import Location
@@ -120,6 +120,12 @@ def build_collection(uc: UseCase) -> list:
                     context.log.warning(f"quarantined {landed.name} as {moved}: {error}")
                     quarantined.append({"file": landed.name, "rule": error.rule, "message": str(error)})
                     continue
+                for member in validated.report.refused:
+                    moved = quarantine_member(member, jail)
+                    context.log.warning(
+                        f"quarantined {member.archive}!{member.member} as {moved}: {member.message}"
+                    )
+                    quarantined.append(member.as_metadata())
                 files.append(validated.accepted)
                 rejected.append(validated.rejects)
                 reports.append(validated.report.as_metadata())
