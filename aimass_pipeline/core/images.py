@@ -61,7 +61,6 @@ def image_format(data: bytes) -> str | None:
 
 def decode(data: bytes, spec: ImageSpec, limits: ImageLimits = LIMITS) -> np.ndarray:
     """The image's values in the contract's range, flat in column order (row, column, channel)."""
-    import numpy as np
     from PIL import Image
 
     if len(data) > limits.max_image_bytes:

@@ -29,8 +29,8 @@ from aimass_pipeline.models.compile import CompiledModel
 from aimass_pipeline.serving.champion import ChampionFollower, ServedModel, load_served, single_threaded
 from aimass_pipeline.serving.compiled import compiled_served
 from aimass_pipeline.serving.config import SERVICE_CONFIG
-from aimass_pipeline.serving.images import ImageRequestMiddleware
 from aimass_pipeline.serving.guards import ApiKeyMiddleware, RejectedInputWithoutTraceback, ServiceMetrics
+from aimass_pipeline.serving.images import ImageRequestMiddleware
 from aimass_pipeline.serving.openapi import OpenApiMiddleware
 from aimass_pipeline.serving.request_limits import RequestGuardMiddleware
 from aimass_pipeline.serving.schema import (
