@@ -104,7 +104,7 @@ def build_collection(uc: UseCase) -> list:
         if manifest is None:
             elsewhere = store.stored_hashes(uc.name)
             workdir = Path(tempfile.mkdtemp(prefix="aimass-ingest-"))
-            files, accepted, rejected, reports = [], [], [], []
+            files, accepted, rejected, reports, images = [], [], [], [], []
             for landed in _landed(folder, config, batch_id):
                 if landed.sha256 in elsewhere:
                     # Grouped again after a lost cursor: the raw zone keeps each content once.
@@ -126,6 +126,7 @@ def build_collection(uc: UseCase) -> list:
                         f"quarantined {member.archive}!{member.member} as {moved}: {member.message}"
                     )
                     quarantined.append(member.as_metadata())
+                images.extend(validated.report.images)
                 files.append(validated.accepted)
                 rejected.append(validated.rejects)
                 reports.append(validated.report.as_metadata())
@@ -139,6 +140,10 @@ def build_collection(uc: UseCase) -> list:
                     rule="collection.all_quarantined",
                 )
             manifest, newly_stored = store.store_raw_batch(uc.name, batch_id, accepted)
+            if images:  # each image's lineage: key -> the archive and its member's sha256
+                store.write_parquet(
+                    pd.DataFrame(images), "images", uc.name, f"batch={batch_id}", "images.parquet"
+                )
             table = batch_table(files, uc.contract, workdir, max_rows)
             rejects = pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame()
             if not rejects.empty:

@@ -32,7 +32,7 @@ def _png(seed: int) -> bytes:
     return encode_png(np.random.default_rng(seed).integers(0, 17, size=(8, 8)), SPEC)
 
 
-def _bomb() -> bytes:
+def bomb_png() -> bytes:
     """A valid PNG header declaring 100,000 x 100,000 pixels: a few dozen bytes."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
@@ -71,7 +71,7 @@ def test_each_bad_image_is_refused_with_its_rule_and_the_good_ones_flow_on(tmp_p
     good = {"a.png": _png(1), "b.png": _png(2)}
     bad = {
         "truncated.png": _png(3)[:40],
-        "bomb.png": _bomb(),
+        "bomb.png": bomb_png(),
         "cmyk.jpg": _cmyk_jpeg(),
         "text.png": b"file,image_id\nnot,an image\n",
         "notes.txt": b"hello",
@@ -165,7 +165,7 @@ def test_an_archive_over_the_size_limit_is_refused_unread(tmp_path: Path, monkey
 
 def test_the_decoder_refuses_by_pixel_count_before_decoding() -> None:
     with pytest.raises(ImageRefused) as caught:
-        decode(_bomb(), SPEC)
+        decode(bomb_png(), SPEC)
     assert caught.value.rule == "image.bomb"
     # An image of another size is resized to the declared shape.
     big = Image.new("L", (32, 32), color=255)
@@ -185,3 +185,54 @@ def test_digits_lands_as_pngs_that_read_back_as_the_csv_form(tmp_path: Path) -> 
     landed = pd.read_parquet(tmp_path / "out.parquet")[CONTRACT.raw_columns]
     pd.testing.assert_frame_equal(landed, frame.reset_index(drop=True))
     assert json.loads(json.dumps(report.as_metadata()))["rows_read"] == len(frame)
+
+
+def test_a_landed_archive_with_bad_images_flows_on_in_one_run_with_each_image_traced(
+    aimass_home, tmp_path: Path
+) -> None:
+    """The sensor takes a zip; the batch's run quarantines its bad images one by one (the check fails, ERROR),
+    stores the archive in the raw zone and the good images' rows, with each image's sha256 beside them."""
+    from dagster import DagsterInstance, materialize
+
+    from aimass_pipeline.collection.assets import build_collection
+    from aimass_pipeline.collection.sensors import landing_tick
+    from aimass_pipeline.core.lake import Lake
+    from aimass_pipeline.orchestration.resources import LakeIOManager, LakeResource, LandingZoneResource
+    from aimass_pipeline.orchestration.use_case import UseCase
+
+    use_case = UseCase(DIGITS)
+    landing = aimass_home.landing_dir("digits")
+    landing.mkdir(parents=True, exist_ok=True)
+    labels = "file,image_id,digit\na.png,k1,3\nb.png,k2,7\ngone.png,k3,1\n"
+    _zip(landing / "digits_0002.zip", {"a.png": _png(1), "b.png": _png(2), "bomb.png": bomb_png()}, labels)
+    [request] = landing_tick(
+        use_case, landing, Lake(aimass_home.lake_url), None, settle_s=0, max_batches=5
+    ).requests
+    lake = LakeResource(url=aimass_home.lake_url)
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(use_case.batches.name, [request.partition_key])
+        result = materialize(
+            build_collection(use_case),
+            instance=instance,
+            partition_key=request.partition_key,
+            run_config=request.run_config,
+            selection=[use_case.key(use_case.raw_batch)],
+            raise_on_error=False,
+            resources={
+                "landing": LandingZoneResource(root=str(aimass_home.landing_root)),
+                "lake": lake,
+                "io_manager": LakeIOManager(lake=lake),
+            },
+        )
+    assert result.success
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed
+    jail = aimass_home.quarantine_location("digits")
+    assert {e["rule"] for e in list_quarantined(jail)} == {"image.bomb", "labels.missing_file"}
+    batch = request.partition_key
+    traced = pd.read_parquet(
+        Path(aimass_home.lake_url) / "images" / "digits" / f"batch={batch}" / "images.parquet"
+    )
+    assert traced["key"].tolist() == ["k1", "k2"]
+    assert traced["sha256"].tolist()[0] == __import__("hashlib").sha256(_png(1)).hexdigest()
+    assert (Path(aimass_home.lake_url) / "raw" / "digits" / f"batch={batch}" / "digits_0002.zip").exists()

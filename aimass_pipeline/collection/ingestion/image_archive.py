@@ -133,9 +133,10 @@ def _labels(source: Source, members: dict[str, bytes | None]) -> tuple[str, list
 
 
 def read_archive(
-    source: Source, contract: Contract, refused: list, limits: ImageLimits = LIMITS
+    source: Source, contract: Contract, refused: list, images: list, limits: ImageLimits = LIMITS
 ) -> Iterator[pa.Table]:
-    """The archive's images as one string table of the contract's raw columns plus ``_source_row``."""
+    """The archive's images as one string table of the contract's raw columns plus ``_source_row``;
+    ``images`` gets each accepted image's lineage: its key, its path in the archive and its sha256."""
     spec = image_spec_of(contract)
     if spec is None:
         fail(source, "archive.no_image_contract", "the contract declares no image: only tables land here")
@@ -143,8 +144,7 @@ def read_archive(
     labels_name, labels = _labels(source, members)
 
     def refuse(member: str, rule: str, message: str, data: bytes) -> None:
-        digest = hashlib.sha256(data).hexdigest()
-        refused.append(RefusedMember(source.name, member, rule, message, digest, data))
+        refused.append(RefusedMember(source.name, member, rule, message, _sha256(data), data))
 
     by_file: dict[str, dict] = {}
     for line, row in labels:
@@ -175,10 +175,15 @@ def read_archive(
         row = by_file.get(member, {})
         key = row.get(contract.key)
         keys.append(str(key) if key not in (None, "") else posixpath.splitext(posixpath.basename(member))[0])
+        images.append({"key": keys[-1], "archive": source.name, "member": member, "sha256": _sha256(data)})
         label = row.get(contract.target)
         targets.append(None if label in (None, "") else str(label))
         places.append(place)
     yield _table(contract, keys, targets, values, places)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _table(contract: Contract, keys: list, targets: list, values: list, places: list) -> pa.Table:

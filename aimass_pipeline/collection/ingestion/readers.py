@@ -210,11 +210,18 @@ def _jsonl_chunks(source: Source, contract: Contract, chunk_rows: int) -> Iterat
 
 
 def read_chunks(
-    source: Source, contract: Contract, chunk_rows: int, refused: list | None = None
+    source: Source,
+    contract: Contract,
+    chunk_rows: int,
+    refused: list | None = None,
+    images: list | None = None,
 ) -> Iterator[pa.Table]:
-    """``refused`` collects the images of an archive refused one by one (ingestion.image_archive)."""
+    """For an archive of images (ingestion.image_archive), ``refused`` collects the images refused one by
+    one and ``images`` the lineage of those accepted."""
     if source.suffix in ARCHIVE_SUFFIXES:
-        return read_archive(source, contract, [] if refused is None else refused)
+        return read_archive(
+            source, contract, [] if refused is None else refused, [] if images is None else images
+        )
     if source.suffix == ".parquet":
         return _parquet_chunks(source, contract, chunk_rows)
     if source.suffix == ".jsonl":

@@ -51,6 +51,7 @@ class IngestReport:
     bytes_read: int = 0
     seconds: float = 0.0
     refused: list = field(default_factory=list)  # images of an archive refused alone (RefusedMember)
+    images: list = field(default_factory=list)  # accepted images: key, archive, member, sha256
 
     @property
     def reject_share(self) -> float:
@@ -218,7 +219,7 @@ def ingest_file(
         )
         writers.append(rejects)
         keys, tally = KeyIndex(), _Tally()
-        for chunk in read_chunks(source, contract, chunk_rows, report.refused):
+        for chunk in read_chunks(source, contract, chunk_rows, report.refused, report.images):
             found = violations(chunk, contract, keys)
             bad = np.logical_or.reduce([v.mask for v in found]) if found else np.zeros(chunk.num_rows, bool)
             report.rows_read += chunk.num_rows
