@@ -61,6 +61,12 @@ def image_format(data: bytes) -> str | None:
 
 def decode(data: bytes, spec: ImageSpec, limits: ImageLimits = LIMITS) -> np.ndarray:
     """The image's values in the contract's range, flat in column order (row, column, channel)."""
+    return scale(decode_pixels(data, spec, limits), spec)
+
+
+def decode_pixels(data: bytes, spec: ImageSpec, limits: ImageLimits = LIMITS) -> np.ndarray:
+    """The image's 8-bit pixels in the declared channels and shape, flat; ``scale`` maps them (one image
+    or a stack of them at once) to the contract's range."""
     from PIL import Image
 
     if len(data) > limits.max_image_bytes:
@@ -87,20 +93,26 @@ def decode(data: bytes, spec: ImageSpec, limits: ImageLimits = LIMITS) -> np.nda
         raise ImageRefused(BOMB, str(exc)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageRefused(CORRUPT, f"truncated or corrupt {fmt}: {exc}") from None
-    return to_values(image, spec)
+    return _pixels(image, spec)
 
 
-def to_values(image: object, spec: ImageSpec) -> np.ndarray:
-    """A loaded Pillow image converted to the declared channels and shape, scaled to [min, max]."""
+def _pixels(image: object, spec: ImageSpec) -> np.ndarray:
     import numpy as np
     from PIL import Image
 
     rows, cols = spec.shape
-    converted = image.convert("L" if spec.channels == 1 else "RGB")
+    mode = "L" if spec.channels == 1 else "RGB"
+    converted = image if image.mode == mode else image.convert(mode)
     if converted.size != (cols, rows):
         converted = converted.resize((cols, rows), Image.Resampling.BILINEAR)
-    pixels = np.asarray(converted, dtype=np.float64).reshape(-1)
-    values = spec.min + pixels * ((spec.max - spec.min) / 255.0)
+    return np.asarray(converted, dtype=np.uint8).reshape(-1)
+
+
+def scale(pixels: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    """8-bit pixels to the contract's [min, max] (whole numbers for an ``int`` image)."""
+    import numpy as np
+
+    values = spec.min + pixels.astype(np.float64) * ((spec.max - spec.min) / 255.0)
     return np.rint(values) if spec.kind == "int" else values
 
 

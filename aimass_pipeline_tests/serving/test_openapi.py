@@ -160,6 +160,12 @@ def test_an_uploaded_png_is_scored_as_its_pixel_record(live: str, request: pytes
     expected = requests.post(f"{live}/predict", json={"records": [record]}, headers=key, timeout=30)
     assert expected.status_code == 200, expected.text
     want = expected.json()["predictions"][0]["probabilities"]
+    # In process: the champion the server loaded, on the record the PNG decodes to.
+    model = mlflow.sklearn.load_model("models:/digits@champion")
+    import pandas as pd
+
+    in_process = model.predict_proba(pd.DataFrame([record], dtype=float))[0]
+    assert max(abs(want[c] - p) for c, p in zip(contract.classes, in_process, strict=True)) <= 1e-6
     answers = (
         requests.post(
             f"{live}/predict_image", files={"image": ("x.png", png, "image/png")}, headers=key, timeout=30

@@ -29,8 +29,9 @@ from aimass_pipeline.core.images import (
     LIMITS,
     ImageLimits,
     ImageRefused,
-    decode,
+    decode_pixels,
     image_spec_of,
+    scale,
 )
 
 LABEL_FILES = ("labels.csv", "labels.jsonl")
@@ -168,7 +169,7 @@ def read_archive(
             refuse(member, "image.suffix", f"not a {'/'.join(IMAGE_SUFFIXES)} file", data)
             continue
         try:
-            values.append(decode(data, spec, limits))
+            values.append(decode_pixels(data, spec, limits))
         except ImageRefused as exc:
             refuse(member, exc.rule, str(exc), data)
             continue
@@ -179,15 +180,15 @@ def read_archive(
         label = row.get(contract.target)
         targets.append(None if label in (None, "") else str(label))
         places.append(place)
-    yield _table(contract, keys, targets, values, places)
+    pixels = scale(np.vstack(values), spec) if values else np.empty((0, len(contract.feature_names)))
+    yield _table(contract, keys, targets, pixels, places)
 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _table(contract: Contract, keys: list, targets: list, values: list, places: list) -> pa.Table:
-    pixels = np.vstack(values) if values else np.empty((0, len(contract.feature_names)))
+def _table(contract: Contract, keys: list, targets: list, pixels: np.ndarray, places: list) -> pa.Table:
     kind = contract.features[0].kind
     columns = [pa.array(keys, pa.string()), pa.array(targets, pa.string())]
     for i in range(pixels.shape[1]):
