@@ -141,6 +141,7 @@ def _traversal(archive: tarfile.TarFile) -> None:
         (lambda p: _zip(p, {"../evil.png": _png(6)}), "archive.traversal"),
         (lambda p: _zip(p, {"/abs.png": _png(6)}), "archive.traversal"),
         (lambda p: _written(p, b"PK\x03\x04 not really a zip"), "archive.corrupt"),
+        (lambda p: _zip(p, {"bad.png": b"nope"}), "archive.no_images"),
         (lambda p: _zip(p, {"x.png": _png(7), "labels.csv": b"file,digit\nx.png,\xff\n"}), "labels.parse"),
     ],
 )

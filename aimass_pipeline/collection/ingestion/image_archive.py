@@ -180,7 +180,10 @@ def read_archive(
         label = row.get(contract.target)
         targets.append(None if label in (None, "") else str(label))
         places.append(place)
-    pixels = scale(np.vstack(values), spec) if values else np.empty((0, len(contract.feature_names)))
+    if not values:
+        reasons = "; ".join(f"{r.member} [{r.rule}]" for r in refused[:5]) or "it holds no image files"
+        fail(source, "archive.no_images", f"no image in the archive could be read: {reasons}")
+    pixels = scale(np.vstack(values), spec)
     yield _table(contract, keys, targets, pixels, places)
 
 
