@@ -237,3 +237,36 @@ def test_a_landed_archive_with_bad_images_flows_on_in_one_run_with_each_image_tr
     assert traced["key"].tolist() == ["k1", "k2"]
     assert traced["sha256"].tolist()[0] == __import__("hashlib").sha256(_png(1)).hexdigest()
     assert (Path(aimass_home.lake_url) / "raw" / "digits" / f"batch={batch}" / "digits_0002.zip").exists()
+
+
+def test_a_tar_with_json_lines_labels_and_an_rgb_jpeg_lands(tmp_path: Path) -> None:
+    """Tar as well as zip, JSON Lines labels as well as CSV; a colour JPEG of another size is converted to
+    the declared grey 8x8; an image the labels do not name keeps its file stem as key and has no label."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), color=(255, 255, 255)).save(buffer, "JPEG", quality=95)
+    labels = b'{"file": "photos/white.jpg", "image_id": "w1", "digit": "1"}\n'
+    path = tmp_path / "batch.tar"
+    with tarfile.open(path, "w") as archive:
+        for name, data in (
+            ("photos/white.jpg", buffer.getvalue()),
+            ("labels.jsonl", labels),
+            ("u7.png", _png(9)),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    unlabelled = CONTRACT.__class__(**{**CONTRACT.__dict__, "max_reject_share": 0.9})
+    report = ingest_file(
+        str(path),
+        unlabelled,
+        batch_id="b1",
+        out_path=str(tmp_path / "out.parquet"),
+        rejects_path=str(tmp_path / "rejects.parquet"),
+    )
+    accepted = pd.read_parquet(tmp_path / "out.parquet")
+    assert accepted["image_id"].tolist() == ["w1"]
+    assert accepted.loc[0, CONTRACT.feature_names].astype(int).tolist() == [16] * 64
+    # The unlabelled image is read, then refused by the contract's target rule (a scoring image, not training).
+    rejects = pd.read_parquet(tmp_path / "rejects.parquet")
+    assert rejects["rule"].tolist() == ["target.allowed"] and "u7" in rejects["raw"][0]
+    assert [i["member"] for i in report.images] == ["photos/white.jpg", "u7.png"]
