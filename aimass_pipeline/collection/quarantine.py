@@ -142,6 +142,11 @@ def retry(quarantine_dir: Location | Path | str, name: str, landing_dir: Locatio
     if not matches:
         raise FileNotFoundError(f"no quarantined file {name!r} in {jail}")
     entry = matches[-1]
+    if entry.get("member"):
+        raise ValueError(
+            f"{entry['file']} was refused inside its archive, whose other images were taken: fix it and "
+            "land it in a new archive"
+        )
     original = entry["file"]
     if unsafe_name_reason(original):
         raise ValueError(f"{original!r} cannot go back under its name: {unsafe_name_reason(original)}")

@@ -18,7 +18,7 @@ from PIL import Image
 
 from aimass_pipeline.collection.datasets import packaged_archive, packaged_frame
 from aimass_pipeline.collection.ingestion.stream import ingest_file
-from aimass_pipeline.collection.quarantine import list_quarantined, quarantine_member
+from aimass_pipeline.collection.quarantine import list_quarantined, quarantine_member, retry
 from aimass_pipeline.core.errors import DataContractError
 from aimass_pipeline.core.images import ImageRefused, decode, encode_png, image_spec_of
 from aimass_pipeline.core.specs import load_specs
@@ -103,6 +103,8 @@ def test_each_bad_image_is_refused_with_its_rule_and_the_good_ones_flow_on(tmp_p
     assert listed["bomb.png"]["rule"] == "image.bomb"
     assert listed["truncated.png"]["file"] == "batch.zip!truncated.png"
     assert len(listed) == len(rules)
+    with pytest.raises(ValueError, match="land it in a new archive"):
+        retry(jail, listed["bomb.png"]["quarantined_file"], tmp_path / "landing")
 
 
 def _written(path: Path, data: bytes) -> Path:
