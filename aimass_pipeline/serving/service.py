@@ -29,6 +29,7 @@ from aimass_pipeline.serving.champion import ChampionFollower, ServedModel, load
 from aimass_pipeline.serving.compiled import compiled_served
 from aimass_pipeline.serving.config import SERVICE_CONFIG
 from aimass_pipeline.serving.guards import ApiKeyMiddleware, RejectedInputWithoutTraceback, ServiceMetrics
+from aimass_pipeline.serving.lifecycle import RetiredMiddleware, swap_recorder
 from aimass_pipeline.serving.openapi import OpenApiMiddleware
 from aimass_pipeline.serving.request_limits import RequestGuardMiddleware
 from aimass_pipeline.serving.schema import (
@@ -136,6 +137,7 @@ class ChampionService:
             record=example_record(CONTRACT),
             on_refuse=refusal_gauge(self.metrics.champion_refused, CONTRACT.use_case),
             prepare=self._prepare,
+            on_swap=swap_recorder(SETTINGS.lake_url, SETTINGS.storage_options, CONTRACT.use_case),
         )
         if STARTUP.follows_champion:
             self.follower.start()
@@ -260,4 +262,5 @@ ChampionService.add_asgi_middleware(
     RequestGuardMiddleware, max_body_bytes=SETTINGS.max_body_bytes, api_paths=API_PATHS
 )
 ChampionService.add_asgi_middleware(RefusalHeaderMiddleware)
+ChampionService.add_asgi_middleware(RetiredMiddleware, use_case=CONTRACT.use_case, lake_url=SETTINGS.lake_url, storage_options=SETTINGS.storage_options, api_paths=API_PATHS)  # fmt: skip
 ChampionService.add_asgi_middleware(OpenApiMiddleware, api_paths=API_PATHS, secured=bool(SETTINGS.api_key))
