@@ -97,9 +97,10 @@ def _run(args: argparse.Namespace, action) -> dict:
 def cmd_retire(args: argparse.Namespace) -> int:
     record = _run(args, retire)
     stopped = ", ".join(record["stopped"]) or "none were running"
+    version = record["last_champion"]
+    alias = f"alias '{RETIRED_ALIAS}' on version {version}" if version else "no champion to mark"
     print(
-        f"{args.use_case}: retired; sensors and schedules stopped: {stopped}; alias '{RETIRED_ALIAS}' on "
-        f"version {record['last_champion']}; its endpoint answers 410 Gone"
+        f"{args.use_case}: retired; sensors and schedules stopped: {stopped}; {alias}; its endpoint answers 410 Gone"
     )
     return 0
 

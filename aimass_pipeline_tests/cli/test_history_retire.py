@@ -146,3 +146,24 @@ def test_retire_switches_everything_off_and_unretire_restores_it(home: Settings,
         assert collect_status(home)["use_cases"][UC]["retired"] is None
     actions = [e["action"] for e in audit.read(Lake(home.lake_url), UC)]
     assert actions[-2:] == [audit.RETIRE, audit.UNRETIRE]
+
+
+def test_a_changed_spec_is_recorded_once_with_the_hash_it_replaced(aimass_home: Settings) -> None:
+    from aimass_pipeline.cli.audit_trail import record_spec_changes
+
+    first = record_spec_changes(aimass_home)
+    assert sorted(e["use_case"] for e in first) == sorted(aimass_home.use_case_specs())
+    assert record_spec_changes(aimass_home) == [], "an unchanged spec is not recorded again"
+
+    packaged = Path(__file__).resolve().parents[2] / "aimass_pipeline" / "specs" / "credit_risk.yaml"
+    own = aimass_home.specs_dir / "credit_copy.yaml"
+    own.parent.mkdir(parents=True, exist_ok=True)
+    own.write_text(packaged.read_text().replace("name: credit_risk", "name: credit_copy", 1))
+    [added] = record_spec_changes(aimass_home)
+    own.write_text(own.read_text().replace("max_reject_share: 0.02", "max_reject_share: 0.05"))
+    [changed] = record_spec_changes(aimass_home)
+    assert (added["use_case"], changed["use_case"]) == ("credit_copy", "credit_copy")
+    assert (
+        changed["evidence"]["previous_sha256"] == added["evidence"]["sha256"] != changed["evidence"]["sha256"]
+    )
+    assert changed["evidence"]["spec"]["data"]["max_reject_share"] == 0.05
