@@ -67,9 +67,10 @@ class RetiredMiddleware:
 
 
 def swap_recorder(
-    lake_url: str | None, storage_options: dict, use_case: str
+    lake_url: str | None, storage_options: dict, use_case: str, pg_url: str | None = None
 ) -> Callable[[Any, Any], None] | None:
-    """The follower's ``on_swap``: one ``swap`` event per version change this service makes."""
+    """The follower's ``on_swap``: one ``swap`` event per version change this service makes (in the lake, and
+    in PostgreSQL with ``pg_url``)."""
     if not lake_url:
         return None
     lake = Lake(lake_url, storage_options)
@@ -78,7 +79,9 @@ def swap_recorder(
     def on_swap(old: Any, new: Any) -> None:
         try:
             evidence = {"from": old.version, "to": new.version, "model": new.name}
-            audit.record(lake, action=audit.SWAP, use_case=use_case, evidence=evidence, who=who)
+            audit.record(
+                lake, action=audit.SWAP, use_case=use_case, evidence=evidence, who=who, pg_url=pg_url
+            )
         except Exception:  # the swap happened; a trail the lake cannot take now must not undo it
             log.exception(
                 "could not record the swap of %s to version %s on the audit trail", use_case, new.version

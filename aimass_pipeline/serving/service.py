@@ -137,7 +137,9 @@ class ChampionService:
             record=example_record(CONTRACT),
             on_refuse=refusal_gauge(self.metrics.champion_refused, CONTRACT.use_case),
             prepare=self._prepare,
-            on_swap=swap_recorder(SETTINGS.lake_url, SETTINGS.storage_options, CONTRACT.use_case),
+            on_swap=swap_recorder(
+                SETTINGS.lake_url, SETTINGS.storage_options, CONTRACT.use_case, SETTINGS.audit_pg_url
+            ),
         )
         if STARTUP.follows_champion:
             self.follower.start()

@@ -4,13 +4,15 @@ the table refuses edits (a real server: aimass_pipeline_tests/postgres.py)."""
 from __future__ import annotations
 
 import shutil
+from types import SimpleNamespace
 
 import psycopg2
 import pytest
 
 from aimass_pipeline.core import audit
 from aimass_pipeline.core.lake import Lake
-from aimass_pipeline.settings import load_settings
+from aimass_pipeline.serving.lifecycle import swap_recorder
+from aimass_pipeline.settings import load_serving_settings, load_settings
 from aimass_pipeline_tests.postgres import pg_connect, pg_query, pg_server, prod_databases
 
 
@@ -50,3 +52,12 @@ def test_the_prod_trail_is_in_postgres_and_append_only(tmp_path, monkeypatch: py
         with pg_connect(db) as conn, conn.cursor() as cur, pytest.raises(psycopg2.Error, match="append-only"):
             cur.execute("delete from aimass_audit")
         assert len(pg_query(db, "select id from aimass_audit")) == 2
+
+        # A service under prod puts its swaps in the same table.
+        assert load_serving_settings().audit_pg_url == settings.audit_pg_url
+        on_swap = swap_recorder(settings.lake_url, {}, "uc", load_serving_settings().audit_pg_url)
+        on_swap(SimpleNamespace(version="1"), SimpleNamespace(version="2", name="uc"))
+        [(who, evidence)] = pg_query(
+            db, "select who, event->'evidence' from aimass_audit where action = 'swap'"
+        )
+        assert who.startswith("service@") and (evidence["from"], evidence["to"]) == ("1", "2")
