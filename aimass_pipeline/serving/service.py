@@ -31,6 +31,7 @@ from aimass_pipeline.serving.compiled import compiled_served
 from aimass_pipeline.serving.config import SERVICE_CONFIG
 from aimass_pipeline.serving.guards import ApiKeyMiddleware, RejectedInputWithoutTraceback, ServiceMetrics
 from aimass_pipeline.serving.images import ImageRequestMiddleware
+from aimass_pipeline.serving.lifecycle import RetiredMiddleware, swap_recorder
 from aimass_pipeline.serving.openapi import OpenApiMiddleware
 from aimass_pipeline.serving.request_limits import RequestGuardMiddleware
 from aimass_pipeline.serving.schema import (
@@ -138,6 +139,9 @@ class ChampionService:
             record=example_record(CONTRACT),
             on_refuse=refusal_gauge(self.metrics.champion_refused, CONTRACT.use_case),
             prepare=self._prepare,
+            on_swap=swap_recorder(
+                SETTINGS.lake_url, SETTINGS.storage_options, CONTRACT.use_case, SETTINGS.audit_pg_url
+            ),
         )
         if STARTUP.follows_champion:
             self.follower.start()
@@ -269,4 +273,5 @@ ChampionService.add_asgi_middleware(
     RequestGuardMiddleware, max_body_bytes=SETTINGS.max_body_bytes, api_paths=API_PATHS
 )
 ChampionService.add_asgi_middleware(RefusalHeaderMiddleware)
+ChampionService.add_asgi_middleware(RetiredMiddleware, use_case=CONTRACT.use_case, lake_url=SETTINGS.lake_url, storage_options=SETTINGS.storage_options, api_paths=API_PATHS)  # fmt: skip
 ChampionService.add_asgi_middleware(OpenApiMiddleware, api_paths=API_PATHS, secured=bool(SETTINGS.api_key))
