@@ -42,6 +42,7 @@ class ServingSettings:
     signing_key: str | None
     pii_key: str | None = None  # AIMASS_PII_KEY: PII fields of requests are pseudonymised with it
     compiled: bool = True  # serve the champion compiled into one ONNX graph when it compiles and agrees
+    audit_pg_url: str | None = None  # prod: where the audit trail's second copy lives (the service's swaps)
 
 
 def load_serving_settings() -> ServingSettings:
@@ -66,4 +67,22 @@ def load_serving_settings() -> ServingSettings:
         signing_key=os.environ.get("AIMASS_SIGNING_KEY") or None,
         pii_key=os.environ.get("AIMASS_PII_KEY") or None,
         compiled=os.environ.get("AIMASS_SERVE_COMPILED", "").strip().lower() != "off",
+        audit_pg_url=_audit_pg_url(),
     )
+
+
+def _audit_pg_url() -> str | None:
+    """Under prod with the instance's database named (``AIMASS_PG_*``): the audit trail's PostgreSQL copy."""
+    from urllib.parse import quote
+
+    env = os.environ
+    if (
+        env.get("AIMASS_ENV") != "prod"
+        or not env.get("AIMASS_PG_USER")
+        or not env.get("AIMASS_PG_DAGSTER_DB")
+    ):
+        return None
+    password = env.get("AIMASS_PG_PASSWORD", "")
+    auth = quote(env["AIMASS_PG_USER"], safe="") + (f":{quote(password, safe='')}" if password else "")
+    host, port = env.get("AIMASS_PG_HOST", "127.0.0.1"), env.get("AIMASS_PG_PORT", "5432")
+    return f"postgresql://{auth}@{host}:{port}/{env['AIMASS_PG_DAGSTER_DB']}"
