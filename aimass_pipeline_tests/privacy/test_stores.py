@@ -83,3 +83,19 @@ def test_lake_tables_and_labels(tmp_path: Path) -> None:
     )
     [entry] = stores.labels(tmp_path / "labels", "breast_cancer", predictions)
     assert entry["rows"] == 1 and pd.read_csv(labels / "l.csv")["prediction_id"].tolist() == ["p2"]
+
+
+def test_a_receipt_names_the_erased_subject_for_ingestion_and_detects_edits(tmp_path: Path) -> None:
+    import pytest
+
+    from aimass_pipeline.core.erasures import erased_subjects
+    from aimass_pipeline.privacy.receipt import ReceiptTampered, verify, write_receipt
+
+    lake = Lake(str(tmp_path / "lake"))
+    body = {"receipt_id": "r1", "subject_pseudonym": ALIAS, "erased_at": "2026-12-06T16:00:00+00:00"}
+    receipt, uri = write_receipt(lake, "breast_cancer", body | {"removed": []})
+    assert uri.endswith("privacy/breast_cancer/receipts/r1.json")
+    assert erased_subjects(lake, "breast_cancer") == {ALIAS: "r1"}
+    verify(receipt)
+    with pytest.raises(ReceiptTampered, match="r1"):
+        verify(receipt | {"removed": [{"store": "lake", "rows": 0}]})
