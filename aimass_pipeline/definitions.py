@@ -14,6 +14,8 @@ from aimass_pipeline.monitoring.assets import build_monitoring, build_reference
 from aimass_pipeline.monitoring.jobs import build_monitoring_job
 from aimass_pipeline.monitoring.schedules import build_monitoring_schedule
 from aimass_pipeline.monitoring.sensors import build_drift_sensor
+from aimass_pipeline.rollout.assets import build_rollout
+from aimass_pipeline.rollout.sensors import build_canary_sensor
 from aimass_pipeline.optimisation.assets import build_optimisation
 from aimass_pipeline.orchestration.jobs import build_lifecycle_job, build_retrain_job
 from aimass_pipeline.orchestration.resources import (
@@ -46,6 +48,7 @@ STAGES = (
     build_reference,
     build_deployment,
     build_monitoring,
+    build_rollout,
 )
 
 
@@ -85,7 +88,7 @@ def build_definitions(
         job = build_lifecycle_job(uc)
         monitoring_job = build_monitoring_job(uc)
         jobs.extend([job, build_retrain_job(uc), monitoring_job])
-        sensors.extend([build_landing_sensor(uc, job), build_drift_sensor(uc)])
+        sensors.extend([build_landing_sensor(uc, job), build_drift_sensor(uc), build_canary_sensor(uc)])
         schedules.append(build_monitoring_schedule(uc, monitoring_job))
     return Definitions(
         assets=assets,

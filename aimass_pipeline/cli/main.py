@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from aimass_pipeline.cli.rollout import add_rollout_parsers
 from aimass_pipeline.cli.worker import add_worker_parser
 
 # Parse first, import the command's module after: `aimass --help` and the read-only commands must not pay
@@ -23,6 +24,8 @@ _COMMANDS = {
     "cmd_trace": "trace",
     "cmd_up": "up",
     "cmd_worker": "worker",
+    "cmd_shadow": "rollout",
+    "cmd_canary": "rollout",
 }
 
 
@@ -135,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(func="cmd_up")
     add_worker_parser(sub)
+    add_rollout_parsers(sub)
     return parser
 
 

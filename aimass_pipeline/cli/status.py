@@ -31,6 +31,14 @@ def _champion(settings: Settings, use_case: str, primary_metric: str) -> dict | 
     }
 
 
+def _serving(settings: Settings, use_case: str) -> dict:
+    """Shadow and canary (share, the test's running statistic), from the lake's serving state."""
+    from aimass_pipeline.core.lake import Lake
+    from aimass_pipeline.core.rollout import read_state, serving_summary
+
+    return serving_summary(read_state(Lake(settings.lake_url, settings.storage_options), use_case))
+
+
 def collect_status(settings: Settings) -> dict:
     specs = settings.use_case_specs()
     bentos = stores.latest_bento_tags(settings, list(specs))
@@ -39,6 +47,7 @@ def collect_status(settings: Settings) -> dict:
             "champion": _champion(settings, name, spec.metric),
             "bento": bentos[name],
             "last_run": stores.last_run(settings, name),
+            "serving": _serving(settings, name),
         }
         for name, spec in specs.items()
     }
