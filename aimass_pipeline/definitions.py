@@ -14,8 +14,6 @@ from aimass_pipeline.monitoring.assets import build_monitoring, build_reference
 from aimass_pipeline.monitoring.jobs import build_monitoring_job
 from aimass_pipeline.monitoring.schedules import build_monitoring_schedule
 from aimass_pipeline.monitoring.sensors import build_drift_sensor
-from aimass_pipeline.rollout.assets import build_rollout
-from aimass_pipeline.rollout.sensors import build_canary_sensor
 from aimass_pipeline.optimisation.assets import build_optimisation
 from aimass_pipeline.orchestration.jobs import build_lifecycle_job, build_retrain_job
 from aimass_pipeline.orchestration.resources import (
@@ -28,6 +26,8 @@ from aimass_pipeline.orchestration.resources import (
 from aimass_pipeline.orchestration.spec_errors import build_spec_error_asset
 from aimass_pipeline.orchestration.use_case import UseCase
 from aimass_pipeline.preprocessing.assets import build_preprocessing
+from aimass_pipeline.rollout.assets import build_rollout
+from aimass_pipeline.rollout.sensors import build_canary_sensor
 from aimass_pipeline.settings import load_settings
 from aimass_pipeline.training.assets import build_training
 from aimass_pipeline.transformation.assets import build_transformation, build_warehouse_models

@@ -17,7 +17,9 @@ def add_rollout_parsers(sub: argparse._SubParsersAction) -> None:
     )
     shadow.add_argument("use_case")
     shadow.add_argument("version", nargs="?", help="the registered version (omit with --stop)")
-    shadow.add_argument("--share", type=float, default=100.0, help="percent of entities shadowed (default 100)")
+    shadow.add_argument(
+        "--share", type=float, default=100.0, help="percent of entities shadowed (default 100)"
+    )
     shadow.add_argument("--stop", action="store_true", help="stop the running shadow")
     shadow.set_defaults(func="cmd_shadow")
 
@@ -33,10 +35,14 @@ def add_rollout_parsers(sub: argparse._SubParsersAction) -> None:
     canary.add_argument("version", nargs="?", help="the registered version (omit with --stop)")
     canary.add_argument("--share", type=float, default=10.0, help="percent of entities (default 10)")
     canary.add_argument("--metric", choices=["brier", "log_loss", "error"], default="brier")
-    canary.add_argument("--min-effect", type=float, default=0.02, help="smallest loss difference worth detecting")
+    canary.add_argument(
+        "--min-effect", type=float, default=0.02, help="smallest loss difference worth detecting"
+    )
     canary.add_argument("--alpha", type=float, default=0.05)
     canary.add_argument("--max-samples", type=int, default=2000, help="labelled canary predictions at most")
-    canary.add_argument("--stop", action="store_true", help="stop the running canary (the champion keeps serving)")
+    canary.add_argument(
+        "--stop", action="store_true", help="stop the running canary (the champion keeps serving)"
+    )
     canary.add_argument("--json", action="store_true", help="print the state as JSON")
     canary.set_defaults(func="cmd_canary")
 
@@ -110,7 +116,9 @@ def cmd_canary(args: argparse.Namespace) -> int:
             champion = _champion_checked(settings, args.use_case, args.version)
             if champion is None:
                 raise SystemExit(f"aimass: {args.use_case} has no champion to compare a canary against")
-            state = rollout.start_canary(lake, args.use_case, str(args.version), _share(args.share), champion, rule)
+            state = rollout.start_canary(
+                lake, args.use_case, str(args.version), _share(args.share), champion, rule
+            )
     except (LookupError, ValueError, ValidationError) as exc:
         raise SystemExit(f"aimass: {exc}") from exc
     if args.json:

@@ -29,14 +29,18 @@ class DecisionRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     metric: Literal["brier", "log_loss", "error"] = "brier"
-    min_effect: float = Field(0.02, gt=0, description="smallest loss difference worth detecting (mixture scale)")
+    min_effect: float = Field(
+        0.02, gt=0, description="smallest loss difference worth detecting (mixture scale)"
+    )
     alpha: float = Field(0.05, gt=0, lt=0.5, description="false decision rate of the always-valid test")
     max_samples: int = Field(2000, ge=10, description="labelled canary predictions after which it stops")
     min_samples: int = Field(30, ge=5, description="labelled predictions per arm before the test may decide")
     # Guards: breached -> the canary stops at once, whatever the test says.
     max_error_rate_increase: float = Field(0.02, ge=0, description="canary error rate minus champion's")
     max_latency_ratio: float = Field(3.0, gt=1, description="canary p99 / champion p99")
-    max_probability_psi: float = Field(0.25, gt=0, description="PSI of canary vs champion probabilities")
+    max_probability_psi: float = Field(
+        1.0, gt=0, description="PSI of canary vs champion probabilities: a broken model, not a better one"
+    )
 
 
 class Arm(BaseModel):
@@ -64,7 +68,7 @@ class ServingState(BaseModel):
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
 def read_state(lake: Any, use_case: str) -> ServingState:
@@ -97,7 +101,9 @@ def start_shadow(lake: Any, use_case: str, version: str, share: float, champion:
     state = read_state(lake, use_case)
     state.shadow = _arm(version, share, champion)
     write_state(lake, state)
-    audit.record(lake, action=audit.SHADOW, use_case=use_case, evidence={"step": "start", **state.shadow.model_dump()})
+    audit.record(
+        lake, action=audit.SHADOW, use_case=use_case, evidence={"step": "start", **state.shadow.model_dump()}
+    )
     return state
 
 
@@ -134,14 +140,24 @@ def start_canary(
 
 
 def end_canary(
-    lake: Any, use_case: str, decision: str, reason: str, running: dict[str, Any] | None = None, who: str | None = None
+    lake: Any,
+    use_case: str,
+    decision: str,
+    reason: str,
+    running: dict[str, Any] | None = None,
+    who: str | None = None,
 ) -> ServingState:
     """Take the canary out of the traffic, recording the decision (promote, stop) and the evidence."""
     state = read_state(lake, use_case)
     if state.canary is None:
         raise LookupError(f"{use_case}: no canary is running")
     evidence = {"step": decision, "reason": reason, "running": running, **state.canary.model_dump()}
-    state.last_decision = {"decision": decision, "reason": reason, "at": _now(), "version": state.canary.version}
+    state.last_decision = {
+        "decision": decision,
+        "reason": reason,
+        "at": _now(),
+        "version": state.canary.version,
+    }
     state.canary = None
     state.running = running or state.running
     write_state(lake, state)

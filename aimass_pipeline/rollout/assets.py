@@ -25,7 +25,9 @@ def build_rollout(uc: UseCase) -> list:
     target = uc.contract.target
 
     @asset(name="canary_decision", key_prefix=uc.name, group_name=ROLLOUT_GROUP)
-    def canary_decision(context: AssetExecutionContext, lake: LakeResource, labels: LabelsZoneResource) -> dict:
+    def canary_decision(
+        context: AssetExecutionContext, lake: LakeResource, labels: LabelsZoneResource
+    ) -> dict:
         """The running canary's mSPRT statistic against its boundary and its guards; or the last decision."""
         store = lake.lake()
         looked = look(store, labels.location(uc.name), uc.name, target, classes)
@@ -46,29 +48,42 @@ def build_rollout(uc: UseCase) -> list:
         png = boundary_png(running)
         if png is not None:
             metadata["plot"] = _png(png)
-            metadata["plot_png"] = MetadataValue.path(store.write_bytes(png, "reports", uc.name, "canary_decision.png"))
+            metadata["plot_png"] = MetadataValue.path(
+                store.write_bytes(png, "reports", uc.name, "canary_decision.png")
+            )
         context.add_output_metadata(metadata)
         return {"running": running, "last_decision": state.last_decision}
 
     @asset(name="shadow_report", key_prefix=uc.name, group_name=ROLLOUT_GROUP)
-    def shadow_report_asset(context: AssetExecutionContext, lake: LakeResource, labels: LabelsZoneResource) -> dict:
+    def shadow_report_asset(
+        context: AssetExecutionContext, lake: LakeResource, labels: LabelsZoneResource
+    ) -> dict:
         """The running shadow against what clients got: agreement, score difference, live performance."""
         store = lake.lake()
         arm = rollout.read_state(store, uc.name).shadow
         if arm is None:
-            context.add_output_metadata({"shadow_version": "none", "report": MetadataValue.md("no shadow is running")})
+            context.add_output_metadata(
+                {"shadow_version": "none", "report": MetadataValue.md("no shadow is running")}
+            )
             return {"shadow_version": None}
         served = read_log(store.fs, store.root, uc.name, arm.started_at)
         served = served[served["role"] == "served"]
         shadow = read_log(store.fs, store.root, uc.name, arm.started_at, prefix=SHADOW_PREFIX)
         report = shadow_report(
-            served, shadow, read_outcomes(labels.location(uc.name), target, classes), target, classes, arm.version
+            served,
+            shadow,
+            read_outcomes(labels.location(uc.name), target, classes),
+            target,
+            classes,
+            arm.version,
         )
         context.add_output_metadata(
             {
                 "shadow_version": arm.version,
                 "pairs": report["pairs"],
-                "agreement": MetadataValue.float(report["agreement"]) if report["agreement"] is not None else MetadataValue.null(),
+                "agreement": MetadataValue.float(report["agreement"])
+                if report["agreement"] is not None
+                else MetadataValue.null(),
                 "labelled_pairs": report["labelled_pairs"],
                 "report": MetadataValue.md(as_markdown(report)),
             }

@@ -60,7 +60,10 @@ def per_row_loss(frame: pd.DataFrame, truth: pd.Series, classes: list[str], metr
         p_true = np.array([row.get(t, 0.0) for row, t in zip(probs, truth, strict=True)], dtype=float)
         if metric == "brier":
             return np.array(
-                [sum((row.get(c, 0.0) - (c == t)) ** 2 for c in classes) for row, t in zip(probs, truth, strict=True)]
+                [
+                    sum((row.get(c, 0.0) - (c == t)) ** 2 for c in classes)
+                    for row, t in zip(probs, truth, strict=True)
+                ]
             )
     if metric == "log_loss":
         return -np.log(np.clip(p_true, 1e-15, 1.0))
@@ -70,14 +73,18 @@ def per_row_loss(frame: pd.DataFrame, truth: pd.Series, classes: list[str], metr
 def arms_of(predictions: pd.DataFrame, arm: Arm) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(champion rows, canary rows) logged since the canary started."""
     since = predictions["ts"] >= pd.Timestamp(arm.started_at)
-    role = predictions["role"].astype(str) if "role" in predictions else pd.Series("served", predictions.index)
+    role = (
+        predictions["role"].astype(str) if "role" in predictions else pd.Series("served", predictions.index)
+    )
     version = predictions["model_version"].astype(str)
     champion = predictions[since & (role == "served") & (version == str(arm.champion_version))]
     canary = predictions[since & (role == "canary") & (version == str(arm.version))]
     return champion, canary
 
 
-def _guards(champion: pd.DataFrame, canary: pd.DataFrame, stats: list[dict[str, Any]], arm: Arm) -> dict[str, Any]:
+def _guards(
+    champion: pd.DataFrame, canary: pd.DataFrame, stats: list[dict[str, Any]], arm: Arm
+) -> dict[str, Any]:
     rule = arm.rule
     assert rule is not None
     guards: dict[str, Any] = {"breached": []}
@@ -111,7 +118,9 @@ def _guards(champion: pd.DataFrame, canary: pd.DataFrame, stats: list[dict[str, 
         shift = psi(champion["probability"].to_numpy(float), canary["probability"].to_numpy(float))
         guards["probability_psi"] = shift
         if shift > rule.max_probability_psi:
-            guards["breached"].append(f"probability PSI {shift:.3f} vs champion (allowed {rule.max_probability_psi})")
+            guards["breached"].append(
+                f"probability PSI {shift:.3f} vs champion (allowed {rule.max_probability_psi})"
+            )
     return guards
 
 
@@ -137,7 +146,9 @@ def evaluate_canary(
         matched = rows[rows["prediction_id"].isin(truth.index)]
         losses.append(per_row_loss(matched, truth.loc[matched["prediction_id"]], classes, rule.metric))
         orders.append(pd.to_datetime(matched["ts"], utc=True).astype("int64").to_numpy())
-    path = trajectory(losses[0], losses[1], orders[0], orders[1], rule.alpha, rule.min_effect, rule.min_samples)
+    path = trajectory(
+        losses[0], losses[1], orders[0], orders[1], rule.alpha, rule.min_effect, rule.min_samples
+    )
     test = path[-1] if path else None
     if guards["breached"]:
         return CanaryVerdict(STOP, "guard breached: " + "; ".join(guards["breached"]), test, path, guards)
@@ -153,7 +164,9 @@ def evaluate_canary(
         )
     n = 0 if test is None else test.n_challenger
     if n >= rule.max_samples:
-        return CanaryVerdict(STOP, f"no conclusion after {n} labelled canary predictions (max_samples)", test, path, guards)
+        return CanaryVerdict(
+            STOP, f"no conclusion after {n} labelled canary predictions (max_samples)", test, path, guards
+        )
     stat = "n/a" if test is None else f"{test.log_lr:.2f} of {test.boundary:.2f}"
     return CanaryVerdict(CONTINUE, f"{n} labelled canary predictions, log LR {stat}", test, path, guards)
 
@@ -171,8 +184,15 @@ def boundary_png(running: dict[str, Any]) -> bytes | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.plot([p[0] for p in path], [p[1] for p in path], marker=".", label="log mixture LR (running statistic)")
-    ax.axhline(running["boundary"], color="red", linestyle="--", label=f"boundary log(1/alpha) = {running['boundary']:.2f}")
+    ax.plot(
+        [p[0] for p in path], [p[1] for p in path], marker=".", label="log mixture LR (running statistic)"
+    )
+    ax.axhline(
+        running["boundary"],
+        color="red",
+        linestyle="--",
+        label=f"boundary log(1/alpha) = {running['boundary']:.2f}",
+    )
     ax.set_xlabel("labelled canary predictions")
     ax.set_ylabel("log LR")
     ax.set_title(f"canary: {running.get('action')}")

@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 SENSOR = "aimass canary sensor"
 
 
-def look(lake: Any, labels_folder: Any, use_case: str, target: str, classes: list[str]) -> tuple[rollout.Arm, CanaryVerdict] | None:
+def look(
+    lake: Any, labels_folder: Any, use_case: str, target: str, classes: list[str]
+) -> tuple[rollout.Arm, CanaryVerdict] | None:
     """The running canary and its verdict now; None when no canary runs. The running statistic is kept in the
     serving state for `aimass status`."""
     state = rollout.read_state(lake, use_case)
@@ -24,7 +26,9 @@ def look(lake: Any, labels_folder: Any, use_case: str, target: str, classes: lis
         return None
     predictions = read_log(lake.fs, lake.root, use_case, arm.started_at)
     labels = read_outcomes(labels_folder, target, classes)
-    verdict = evaluate_canary(predictions, labels, target, classes, arm, rollout.read_stats(lake, use_case, arm.id))
+    verdict = evaluate_canary(
+        predictions, labels, target, classes, arm, rollout.read_stats(lake, use_case, arm.id)
+    )
     fresh = rollout.read_state(lake, use_case)
     if fresh.canary is not None and fresh.canary.id == arm.id:
         fresh.running = verdict.running()
@@ -47,7 +51,13 @@ def act(lake: Any, client: Any, use_case: str, arm: rollout.Arm, verdict: Canary
             action=audit.PROMOTE,
             use_case=use_case,
             who=SENSOR,
-            evidence={"version": arm.version, "former": arm.champion_version, "canary": arm.id, "reason": verdict.reason, "test": running},
+            evidence={
+                "version": arm.version,
+                "former": arm.champion_version,
+                "canary": arm.id,
+                "reason": verdict.reason,
+                "test": running,
+            },
         )
         rollout.end_canary(lake, use_case, PROMOTE, verdict.reason, running, who=SENSOR)
         log.info("%s: canary version %s promoted: %s", use_case, arm.version, verdict.reason)

@@ -25,7 +25,9 @@ def read_log(fs: Any, root: str, use_case: str, since: datetime | str, prefix: s
         return empty
     dataset = ds.dataset(base, filesystem=fs, format="parquet", partitioning=None)
     columns = [name for name in COLUMNS if name in dataset.schema.names]
-    frame = dataset.to_table(columns=columns, filter=ds.field("ts") >= pd.Timestamp(since).to_pydatetime()).to_pandas()
+    frame = dataset.to_table(
+        columns=columns, filter=ds.field("ts") >= pd.Timestamp(since).to_pydatetime()
+    ).to_pandas()
     if "role" not in frame:
         frame["role"] = "served"
     frame["role"] = frame["role"].fillna("served")
@@ -36,7 +38,9 @@ def read_log(fs: Any, root: str, use_case: str, since: datetime | str, prefix: s
 def psi(reference: np.ndarray, current: np.ndarray, bins: int = PSI_BINS) -> float:
     """Population stability index of ``current`` over ``reference``'s quantile bins."""
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
-    ref = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1) / len(reference)
+    ref = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1) / len(
+        reference
+    )
     cur = np.bincount(np.searchsorted(edges, current, side="right"), minlength=len(edges) + 1) / len(current)
     ref, cur = np.clip(ref, EPSILON, None), np.clip(cur, EPSILON, None)
     return float(np.sum((cur - ref) * np.log(cur / ref)))
@@ -57,7 +61,9 @@ def read_outcomes(folder: Any, target: str, classes: list[str]) -> pd.DataFrame:
         with where.child(name).open() as handle:
             frame = pd.read_csv(handle, dtype=str) if name.endswith(".csv") else pd.read_parquet(handle)
         if not {"prediction_id", target} <= set(frame.columns):
-            raise ValueError(f"{where.child(name)}: a labels file needs the columns 'prediction_id' and {target!r}")
+            raise ValueError(
+                f"{where.child(name)}: a labels file needs the columns 'prediction_id' and {target!r}"
+            )
         canonical = frame[target].astype(str).map(vocabulary.canonical)
         if canonical.isna().any():
             raise ValueError(f"{where.child(name)}: labels must be one of {classes}")

@@ -18,7 +18,10 @@ def build_canary_sensor(uc: UseCase):
         "through the registry, or stops it.",
     )
     def canary_sensor(
-        context: SensorEvaluationContext, lake: LakeResource, labels: LabelsZoneResource, mlflow: MlflowResource
+        context: SensorEvaluationContext,
+        lake: LakeResource,
+        labels: LabelsZoneResource,
+        mlflow: MlflowResource,
     ):
         store = lake.lake()
         looked = look(store, labels.location(uc.name), uc.name, uc.contract.target, list(uc.contract.classes))

@@ -46,7 +46,12 @@ def _moments(losses: np.ndarray) -> tuple[int, float, float]:
 
 
 def msprt(
-    champion: np.ndarray, challenger: np.ndarray, alpha: float, tau: float, min_samples: int, p_before: float = 1.0
+    champion: np.ndarray,
+    challenger: np.ndarray,
+    alpha: float,
+    tau: float,
+    min_samples: int,
+    p_before: float = 1.0,
 ) -> TestState:
     """The test on all losses so far; ``p_before`` is the p-value of the previous look (kept if smaller)."""
     na, ma, va = _moments(np.asarray(champion, dtype=float))
@@ -73,16 +78,31 @@ def trajectory(
     """The test at ``looks`` evenly spaced moments of label arrival (``order_*``: each loss's arrival rank or
     time), stopping at the first crossing: what a sensor looking that often would have seen."""
     champion, challenger = np.asarray(champion, dtype=float), np.asarray(challenger, dtype=float)
-    times = np.concatenate([np.asarray(order_champion, dtype=float), np.asarray(order_challenger, dtype=float)])
+    times = np.concatenate(
+        [np.asarray(order_champion, dtype=float), np.asarray(order_challenger, dtype=float)]
+    )
     if not len(times):
         return []
-    ca, cb = champion[np.argsort(order_champion, kind="stable")], challenger[np.argsort(order_challenger, kind="stable")]
-    ta, tb = np.sort(np.asarray(order_champion, dtype=float)), np.sort(np.asarray(order_challenger, dtype=float))
+    ca, cb = (
+        champion[np.argsort(order_champion, kind="stable")],
+        challenger[np.argsort(order_challenger, kind="stable")],
+    )
+    ta, tb = (
+        np.sort(np.asarray(order_champion, dtype=float)),
+        np.sort(np.asarray(order_challenger, dtype=float)),
+    )
     cuts = np.unique(np.quantile(times, np.linspace(0, 1, looks + 1)[1:], method="higher"))
     states: list[TestState] = []
     p = 1.0
     for cut in cuts:
-        state = msprt(ca[: np.searchsorted(ta, cut, "right")], cb[: np.searchsorted(tb, cut, "right")], alpha, tau, min_samples, p)
+        state = msprt(
+            ca[: np.searchsorted(ta, cut, "right")],
+            cb[: np.searchsorted(tb, cut, "right")],
+            alpha,
+            tau,
+            min_samples,
+            p,
+        )
         p = state.p_value
         states.append(state)
         if state.crossed:
@@ -124,7 +144,10 @@ def simulate_decisions(
         to_b = rng.random(n_total) < share
         loss = np.where(to_b, rng.random(n_total) < loss_challenger, rng.random(n_total) < loss_champion)
         loss = loss.astype(float)
-        cum = {arm: (np.cumsum(mask), np.cumsum(loss * mask), np.cumsum(loss * loss * mask)) for arm, mask in (("a", ~to_b), ("b", to_b))}
+        cum = {
+            arm: (np.cumsum(mask), np.cumsum(loss * mask), np.cumsum(loss * loss * mask))
+            for arm, mask in (("a", ~to_b), ("b", to_b))
+        }
         pos_b = np.flatnonzero(to_b)[every - 1 : max_challenger : every]
         n_a, s_a, q_a = (c[pos_b].astype(float) for c in cum["a"])
         n_b, s_b, q_b = (c[pos_b].astype(float) for c in cum["b"])

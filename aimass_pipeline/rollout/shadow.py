@@ -39,7 +39,9 @@ def shadow_report(
         return report
     p_served = pairs["probability_served"].astype(float).to_numpy()
     p_shadow = pairs["probability_shadow"].astype(float).to_numpy()
-    report["agreement"] = float(np.mean(pairs["label_served"].astype(str) == pairs["label_shadow"].astype(str)))
+    report["agreement"] = float(
+        np.mean(pairs["label_served"].astype(str) == pairs["label_shadow"].astype(str))
+    )
     report["mean_abs_probability_difference"] = float(np.mean(np.abs(p_served - p_shadow)))
     report["probability_psi"] = psi(p_served, p_shadow) if len(pairs) >= 20 else None
     truth = labels.drop_duplicates("prediction_id").set_index("prediction_id")[target]
@@ -48,9 +50,12 @@ def shadow_report(
     if len(labelled):
         outcome = truth.loc[labelled["prediction_id"]]
         for arm in ("served", "shadow"):
-            rows = labelled.rename(columns={f"{c}_{arm}": c for c in ("probability", "label", "probabilities")})
+            rows = labelled.rename(
+                columns={f"{c}_{arm}": c for c in ("probability", "label", "probabilities")}
+            )
             report["live"][arm] = {
-                metric: float(per_row_loss(rows, outcome, classes, metric).mean()) for metric in ("brier", "error")
+                metric: float(per_row_loss(rows, outcome, classes, metric).mean())
+                for metric in ("brier", "error")
             }
     return report
 

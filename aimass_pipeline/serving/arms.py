@@ -60,7 +60,9 @@ class ArmStats:
                 role: {
                     "requests": n,
                     "errors": errors,
-                    "p99_ms": float(np.quantile(list(self.latency[role]), 0.99) * 1000) if self.latency.get(role) else None,
+                    "p99_ms": float(np.quantile(list(self.latency[role]), 0.99) * 1000)
+                    if self.latency.get(role)
+                    else None,
                 }
                 for role, (n, errors) in self.counts.items()
             }
@@ -95,9 +97,9 @@ class RolloutArms:
         self.shadow_dropped = 0
         self.shadow_scored = 0
         self._loaded: dict[str, ServedModel] = {}
-        self._queue: queue.Queue[tuple[ServedModel, list[dict[str, Any]], list[dict[str, Any]], str] | None] = (
-            queue.Queue(SHADOW_QUEUE)
-        )
+        self._queue: queue.Queue[
+            tuple[ServedModel, list[dict[str, Any]], list[dict[str, Any]], str] | None
+        ] = queue.Queue(SHADOW_QUEUE)
         self._score: Score | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -113,7 +115,9 @@ class RolloutArms:
             try:
                 outputs = score(canary[1], rows, request_id, "canary")
             except Exception:  # noqa: BLE001 - the champion answers; the failure is the canary's guard metric
-                log.exception("canary version %s failed a request; the champion answered it", canary[1].version)
+                log.exception(
+                    "canary version %s failed a request; the champion answered it", canary[1].version
+                )
                 self.stats.add("canary", time.perf_counter() - started, error=True)
             else:
                 self.stats.add("canary", time.perf_counter() - started)
@@ -155,7 +159,9 @@ class RolloutArms:
             except Exception:  # noqa: BLE001 - a broken shadow must not take the worker down
                 log.exception("shadow scoring of %d requests failed", len(batch))
 
-    def _score_shadow(self, batch: list[tuple[ServedModel, list[dict[str, Any]], list[dict[str, Any]], str]]) -> None:
+    def _score_shadow(
+        self, batch: list[tuple[ServedModel, list[dict[str, Any]], list[dict[str, Any]], str]]
+    ) -> None:
         assert self._score is not None
         for model in {id(b[0]): b[0] for b in batch}.values():
             mine = [b for b in batch if b[0] is model]
@@ -168,7 +174,9 @@ class RolloutArms:
                 for out, answer in zip(part, served, strict=True):
                     out["prediction_id"] = answer["prediction_id"]  # the pair shares the served row's id
                 if self.shadow_log is not None:
-                    self.shadow_log.log(records, part, model.name, model.version, request_id=request_id, role="shadow")
+                    self.shadow_log.log(
+                        records, part, model.name, model.version, request_id=request_id, role="shadow"
+                    )
             self.shadow_scored += len(rows)
 
     def poll_once(self) -> None:
@@ -181,7 +189,9 @@ class RolloutArms:
         self.canary = canary
         if canary is not None:
             body = {"writer": self.writer, "at": time.time(), "arms": self.stats.snapshot()}
-            self.lake.write_bytes(json.dumps(body).encode(), *stats_parts(self.use_case, canary[0].id, self.writer))
+            self.lake.write_bytes(
+                json.dumps(body).encode(), *stats_parts(self.use_case, canary[0].id, self.writer)
+            )
 
     def _arm(self, arm: Arm | None) -> tuple[Arm, ServedModel] | None:
         if arm is None:

@@ -139,7 +139,9 @@ class ChampionService:
             prepare=self._prepare,
         )
         # issue 15: shadow and canary versions named in the lake's serving state (serving/arms.py).
-        self.arms = rollout_arms(SETTINGS, CONTRACT.use_case, initial.name, self._prepare, CONTRACT, example_record(CONTRACT))
+        self.arms = rollout_arms(
+            SETTINGS, CONTRACT.use_case, initial.name, self._prepare, CONTRACT, example_record(CONTRACT)
+        )
         self.arms.start(self._score)
         if STARTUP.follows_champion:
             self.follower.start()
@@ -204,11 +206,15 @@ class ChampionService:
                 }
                 for row, label in zip(proba, labels, strict=True)
             ]
-        if role == "shadow":  # neither counted as served nor logged here: the shadow log has it (serving/arms.py)
+        if (
+            role == "shadow"
+        ):  # neither counted as served nor logged here: the shadow log has it (serving/arms.py)
             return outputs
         self._observe(served, outputs)
         if self.prediction_log is not None:
-            self.prediction_log.log(rows, outputs, served.name, served.version, request_id=request_id, role=role)
+            self.prediction_log.log(
+                rows, outputs, served.name, served.version, request_id=request_id, role=role
+            )
         return outputs
 
     @bentoml.api(input_spec=PredictRequest)
@@ -224,7 +230,9 @@ class ChampionService:
     def _predict(self, records: list[Any]) -> PredictResponse:
         request_id = uuid.uuid4().hex
         # The champion read once (the whole request uses one model), or the canary the entity is routed to.
-        served, outputs = self.arms.answer(self.follower.current, [dict(r.__dict__) for r in records], request_id, self._score)
+        served, outputs = self.arms.answer(
+            self.follower.current, [dict(r.__dict__) for r in records], request_id, self._score
+        )
         return PredictResponse(
             request_id=request_id,
             model_name=served.name,
