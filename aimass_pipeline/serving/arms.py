@@ -177,9 +177,9 @@ class RolloutArms:
                 at += len(records)
                 for out, answer in zip(part, served, strict=True):
                     out["prediction_id"] = answer["prediction_id"]  # the pair shares the served row's id
-                if self.shadow_log is not None:
+                if self.shadow_log is not None:  # inputs logged once, with the served row of that id
                     self.shadow_log.log(
-                        records, part, model.name, model.version, request_id=request_id, role="shadow"
+                        [{}] * len(part), part, model.name, model.version, request_id=request_id, role="shadow"
                     )
             self.shadow_scored += len(rows)
 
@@ -230,6 +230,10 @@ class RolloutArms:
             try:  # after what is queued: the shadow scores it before it stops
                 self._queue.put(None, timeout=10)
             except queue.Full:
-                log.error("shadow of %s still %d requests behind at shutdown; not scored", self.use_case, SHADOW_QUEUE)
+                log.error(
+                    "shadow of %s still %d requests behind at shutdown; not scored",
+                    self.use_case,
+                    SHADOW_QUEUE,
+                )
         for thread in self._threads:
             thread.join(timeout=30)
