@@ -64,9 +64,11 @@ def _champion_checked(settings, use_case: str, version: str) -> str | None:
 
     from aimass_pipeline.core.registry import champion_version, registry_client
 
-    client = registry_client(settings.mlflow_tracking_uri)
     try:
+        client = registry_client(settings.mlflow_tracking_uri)
         client.get_model_version(use_case, str(version))
+    except FileNotFoundError as exc:  # a home that never trained: no registry yet
+        raise SystemExit(f"aimass: {exc}") from exc
     except MlflowException as exc:
         raise SystemExit(f"aimass: {use_case} has no registered version {version}: {exc.message}") from exc
     champion = champion_version(client, use_case)
@@ -88,8 +90,9 @@ def cmd_shadow(args: argparse.Namespace) -> int:
             rollout.stop_shadow(lake, args.use_case, reason="operator")
             print(f"{args.use_case}: shadow stopped; services drop it at their next poll", flush=True)
             return 0
+        share = _share(args.share)
         champion = _champion_checked(settings, args.use_case, args.version)
-        rollout.start_shadow(lake, args.use_case, str(args.version), _share(args.share), champion)
+        rollout.start_shadow(lake, args.use_case, str(args.version), share, champion)
     except LookupError as exc:
         raise SystemExit(f"aimass: {exc}") from exc
     print(
@@ -113,12 +116,11 @@ def cmd_canary(args: argparse.Namespace) -> int:
             rule = rollout.DecisionRule(
                 metric=args.metric, min_effect=args.min_effect, alpha=args.alpha, max_samples=args.max_samples
             )
+            share = _share(args.share)
             champion = _champion_checked(settings, args.use_case, args.version)
             if champion is None:
                 raise SystemExit(f"aimass: {args.use_case} has no champion to compare a canary against")
-            state = rollout.start_canary(
-                lake, args.use_case, str(args.version), _share(args.share), champion, rule
-            )
+            state = rollout.start_canary(lake, args.use_case, str(args.version), share, champion, rule)
     except (LookupError, ValueError, ValidationError) as exc:
         raise SystemExit(f"aimass: {exc}") from exc
     if args.json:

@@ -33,10 +33,9 @@ def _champion(settings: Settings, use_case: str, primary_metric: str) -> dict | 
 
 def _serving(settings: Settings, use_case: str) -> dict:
     """Shadow and canary (share, the test's running statistic), from the lake's serving state."""
-    from aimass_pipeline.core.lake import Lake
-    from aimass_pipeline.core.rollout import read_state, serving_summary
+    from aimass_pipeline.core.rollout import read_state_at, serving_summary
 
-    return serving_summary(read_state(Lake(settings.lake_url, settings.storage_options), use_case))
+    return serving_summary(read_state_at(settings.lake_url, settings.storage_options, use_case))
 
 
 def collect_status(settings: Settings) -> dict:

@@ -82,6 +82,20 @@ def read_state(lake: Any, use_case: str) -> ServingState:
         raise ValueError(f"{lake.uri(*parts)}: not a serving state: {exc}") from exc
 
 
+def read_state_at(lake_url: str, storage_options: dict | None, use_case: str) -> ServingState:
+    """``read_state`` from the lake's URL alone: `aimass status` answers without importing pandas (core.lake)."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(lake_url, **(storage_options or {}))
+    path = "/".join([root.rstrip("/"), STATE_FOLDER, f"{use_case}.json"])
+    if not fs.exists(path):
+        return ServingState(use_case=use_case)
+    try:
+        return ServingState.model_validate_json(fs.cat_file(path))
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a serving state: {exc}") from exc
+
+
 def write_state(lake: Any, state: ServingState) -> None:
     lake.write_bytes(state.model_dump_json(indent=2).encode(), STATE_FOLDER, f"{state.use_case}.json")
 
