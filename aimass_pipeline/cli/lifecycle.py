@@ -156,7 +156,9 @@ def _run_all(settings, specs, names, args, queued: bool, term, rows: list) -> li
         spec = specs[name]
         uc = UseCase(spec)
         if spec.data.seed_source:
-            seeded = seed_landing_zone(settings.landing_location(name), spec.contract, spec.data.seed_source)
+            files = spec.data.image is not None and spec.data.image.source == "files"
+            landing = settings.landing_location(name)
+            seeded = seed_landing_zone(landing, spec.contract, spec.data.seed_source, image_files=files)
             if seeded:
                 say(f"[{name}] landed the first batch: {seeded}")
         requests = _new_batches(uc, settings, settle_s=0)
