@@ -1,6 +1,8 @@
 """Checks of shadow and canary in a real ``bentoml serve``, set by the `aimass shadow` / `aimass canary` commands: a
 shadow's answer never reaches a client (bodies equal the champion's alone across 500 requests) while its
-rows are logged under the served rows' ids; a canary answers its hashed share, stickily per entity.
+rows are logged under the served rows' ids; a canary answers its hashed share, stickily per entity, shows in
+`aimass status`, and, deliberately degraded with labels landing, is stopped by its sensor while every client
+request succeeds (each ``_post`` asserts a 200) and the champion stays.
 
 They run against test_bento_service's server (champion version 1, version 2 registered): one server start
 less. The services poll the serving state every AIMASS_CHAMPION_POLL_S (10 s there), hence the waits."""
@@ -17,6 +19,7 @@ import requests
 
 from aimass_pipeline.cli.main import main
 from aimass_pipeline.core.lake import Lake
+from aimass_pipeline.core.rollout import read_state
 from aimass_pipeline.rollout.logs import SHADOW_PREFIX, read_log
 from aimass_pipeline.settings import Settings
 
@@ -90,7 +93,43 @@ def check_shadow(settings: Settings, server: str, log_path: Path) -> None:
     assert main(["shadow", USE_CASE, "--stop"]) == 0
 
 
-def check_canary(server: str, capsys: pytest.CaptureFixture[str]) -> None:
+def _labels_that_degrade_the_canary(settings: Settings, bodies: list[dict[str, Any]]) -> None:
+    """Outcomes as they would land, chosen so the canary is deliberately wrong: each champion answer was
+    right, each canary answer wrong."""
+    rows = []
+    for body in bodies:
+        for p in body["predictions"]:
+            wrong = {"good": "bad", "bad": "good"}[p["label"]]
+            rows.append((p["prediction_id"], wrong if body["model_version"] == CHALLENGER else p["label"]))
+    folder = Path(settings.labels_root) / USE_CASE
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["prediction_id,Status", *(f"{i},{label}" for i, label in rows)]
+    (folder / "canary_labels.csv").write_text("\n".join(lines) + "\n")
+
+
+def _tick_canary_sensor(settings: Settings) -> None:
+    from dagster import DagsterInstance, RunRequest, build_sensor_context
+
+    from aimass_pipeline.core.specs import load_specs
+    from aimass_pipeline.orchestration.resources import LabelsZoneResource, LakeResource, MlflowResource
+    from aimass_pipeline.orchestration.use_case import UseCase
+    from aimass_pipeline.rollout.sensors import build_canary_sensor
+
+    resources = {
+        "lake": LakeResource(url=settings.lake_url),
+        "labels": LabelsZoneResource(root=str(settings.labels_root)),
+        "mlflow": MlflowResource(
+            tracking_uri=settings.mlflow_tracking_uri,
+            artifact_root=str(settings.mlflow_artifacts_uri),
+            signing_key=settings.signing_key() or "",
+        ),
+    }
+    sensor = build_canary_sensor(UseCase(load_specs()[USE_CASE]))
+    with DagsterInstance.ephemeral() as instance:
+        assert isinstance(sensor(build_sensor_context(instance=instance, resources=resources)), RunRequest)
+
+
+def check_canary(settings: Settings, server: str, capsys: pytest.CaptureFixture[str]) -> None:
     session = requests.Session()
     assert main(["canary", USE_CASE, CHALLENGER, "--share", "50"]) == 0
     _wait_for(
@@ -105,7 +144,27 @@ def check_canary(server: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "--json"]) == 0
     serving = json.loads(capsys.readouterr().out)["use_cases"][USE_CASE]["serving"]
     assert serving["canary"]["version"] == CHALLENGER and serving["canary"]["share"] == 50
-    assert main(["canary", USE_CASE, "--stop"]) == 0
+    # A degraded canary, labels landing: the sensor stops it; no client saw a failure, the champion stays.
+    bodies = [_post(session, server, _record(1000 + i)) for i in range(300)]
+    lake = Lake(settings.lake_url)
+    _wait_for(
+        "the canary's answers in the prediction log",
+        lambda: (
+            (read_log(lake.fs, lake.root, USE_CASE, "2000-01-01T00:00:00+00:00")["role"] == "canary").sum()
+            >= sum(b["model_version"] == CHALLENGER for b in bodies) + first.count(CHALLENGER) * 2
+        ),
+    )
+    _labels_that_degrade_the_canary(settings, bodies)
+    _tick_canary_sensor(settings)
+    state = read_state(lake, USE_CASE)
+    assert state.canary is None and state.last_decision["decision"] == "stop", state.last_decision
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)["use_cases"][USE_CASE]
+    assert (
+        str(status["champion"]["version"]) == CHAMPION
+        and status["serving"]["last_decision"]["decision"] == "stop"
+    )
     _wait_for(
         "the champion alone",
         lambda: all(_post(session, server, _record(i))["model_version"] == CHAMPION for i in range(20)),

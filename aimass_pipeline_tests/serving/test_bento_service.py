@@ -261,7 +261,7 @@ def test_no_shadow_answer_reaches_a_client_and_the_pairs_are_logged(served: Serv
     check_shadow(served.settings, served.url, served.log_path)
 
 
-def test_a_canary_answers_its_share_stickily_and_status_shows_it(
+def test_a_canary_answers_its_share_stickily_and_a_degraded_one_is_stopped(
     served: Served, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    check_canary(served.url, capsys)
+    check_canary(served.settings, served.url, capsys)
