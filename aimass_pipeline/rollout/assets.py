@@ -7,13 +7,11 @@ from dagster import AssetExecutionContext, MetadataValue, asset
 
 from aimass_pipeline.core import rollout
 from aimass_pipeline.orchestration.resources import LabelsZoneResource, LakeResource
-from aimass_pipeline.orchestration.use_case import UseCase
+from aimass_pipeline.orchestration.use_case import ROLLOUT_GROUP, UseCase
 from aimass_pipeline.rollout.canary import boundary_png
 from aimass_pipeline.rollout.decide import look
 from aimass_pipeline.rollout.logs import SHADOW_PREFIX, read_log, read_outcomes
 from aimass_pipeline.rollout.shadow import as_markdown, shadow_report
-
-ROLLOUT_GROUP = "rollout"
 
 
 def _png(png: bytes) -> MetadataValue:

@@ -179,7 +179,12 @@ class RolloutArms:
                     out["prediction_id"] = answer["prediction_id"]  # the pair shares the served row's id
                 if self.shadow_log is not None:  # inputs logged once, with the served row of that id
                     self.shadow_log.log(
-                        [{}] * len(part), part, model.name, model.version, request_id=request_id, role="shadow"
+                        [{}] * len(part),
+                        part,
+                        model.name,
+                        model.version,
+                        request_id=request_id,
+                        role="shadow",
                     )
             self.shadow_scored += len(rows)
 

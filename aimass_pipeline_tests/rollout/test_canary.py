@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, RunRequest, build_sensor_context, materialize
+from dagster import DagsterInstance, RunRequest, SensorResult, build_sensor_context, materialize
 
 from aimass_pipeline.core import audit, rollout
 from aimass_pipeline.core.lake import Lake
@@ -102,7 +102,8 @@ def _resources(settings: Settings) -> dict:
 def _tick(settings: Settings):
     sensor = build_canary_sensor(UseCase(CREDIT_SPEC))
     with DagsterInstance.ephemeral() as instance:
-        return sensor(build_sensor_context(instance=instance, resources=_resources(settings)))
+        result = sensor(build_sensor_context(instance=instance, resources=_resources(settings)))
+    return result.run_requests[0] if isinstance(result, SensorResult) else result
 
 
 def test_a_better_challenger_is_promoted_by_the_sensor_with_its_plot_and_audit_trail(
@@ -182,3 +183,46 @@ def test_no_canary_is_a_skip_and_a_second_canary_is_refused(aimass_home: Setting
     assert summary["canary"]["share"] == 10 and summary["canary"]["rule"]["metric"] == "brier"
     assert json.dumps(summary)
     assert dt.datetime.fromisoformat(summary["canary"]["started_at"]).tzinfo is not None
+
+
+def test_a_running_shadow_gets_its_report_with_agreement_and_live_performance(aimass_home: Settings) -> None:
+    lake = Lake(aimass_home.lake_url)
+    state = rollout.start_shadow(lake, UC, "2", 100.0, "1")
+    state.shadow = state.shadow.model_copy(update={"started_at": "2000-01-01T00:00:00+00:00"})  # type: ignore[union-attr]
+    rollout.write_state(lake, state)
+    rng = np.random.default_rng(4)
+    ids = [uuid.uuid4().hex for _ in range(200)]
+    served_p, shadow_p = rng.random(200), rng.random(200)
+    for prefix, version, probs, role in (
+        ("predictions", "1", served_p, "served"),
+        ("predictions_shadow", "2", shadow_p, "shadow"),
+    ):
+        logger = PredictionLogger(aimass_home.lake_url, UC, start=False, prefix=prefix)
+        outs = [
+            {"prediction_id": i, "probability": float(p), "label": CLASSES[int(p >= 0.5)]}
+            for i, p in zip(ids, probs, strict=True)
+        ]
+        logger.log([{}] * len(ids), outs, UC, version, request_id="r", role=role)
+        logger.close()
+    folder = Path(aimass_home.labels_root) / UC
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"prediction_id": ids[:100], TARGET: CLASSES[1]}).to_csv(folder / "labels.csv", index=False)
+    sensor = build_canary_sensor(UseCase(CREDIT_SPEC))
+    with DagsterInstance.ephemeral() as instance:
+        result = sensor(build_sensor_context(instance=instance, resources=_resources(aimass_home)))
+    assert [list(r.asset_selection) for r in result.run_requests] == [
+        [UseCase(CREDIT_SPEC).key("shadow_report")]
+    ]
+    done = materialize(
+        build_rollout(UseCase(CREDIT_SPEC)),
+        resources=_resources(aimass_home),
+        selection="credit_risk/shadow_report",
+    )
+    report = done.output_for_node("credit_risk__shadow_report")
+    agree = np.mean((served_p >= 0.5) == (shadow_p >= 0.5))
+    assert (
+        report["pairs"] == 200
+        and report["labelled_pairs"] == 100
+        and report["agreement"] == pytest.approx(agree)
+    )
+    assert report["live"]["shadow"]["error"] == pytest.approx(np.mean(shadow_p[:100] < 0.5))

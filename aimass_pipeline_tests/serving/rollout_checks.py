@@ -108,7 +108,7 @@ def _labels_that_degrade_the_canary(settings: Settings, bodies: list[dict[str, A
 
 
 def _tick_canary_sensor(settings: Settings) -> None:
-    from dagster import DagsterInstance, RunRequest, build_sensor_context
+    from dagster import DagsterInstance, RunRequest, SensorResult, build_sensor_context
 
     from aimass_pipeline.core.specs import load_specs
     from aimass_pipeline.orchestration.resources import LabelsZoneResource, LakeResource, MlflowResource
@@ -126,7 +126,8 @@ def _tick_canary_sensor(settings: Settings) -> None:
     }
     sensor = build_canary_sensor(UseCase(load_specs()[USE_CASE]))
     with DagsterInstance.ephemeral() as instance:
-        assert isinstance(sensor(build_sensor_context(instance=instance, resources=resources)), RunRequest)
+        result = sensor(build_sensor_context(instance=instance, resources=resources))
+    assert isinstance(result, SensorResult) and isinstance(result.run_requests[0], RunRequest)
 
 
 def check_canary(settings: Settings, server: str, capsys: pytest.CaptureFixture[str]) -> None:
