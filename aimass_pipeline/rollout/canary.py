@@ -96,6 +96,9 @@ def _guards(
                 totals[role]["errors"] += int(row["errors"])
                 # The worst worker's p99: conservative, and a guard should be.
                 totals[role]["p99_ms"] = max(totals[role]["p99_ms"], float(row.get("p99_ms") or 0.0))
+    refused = sorted({str(w["load_error"]) for w in stats if w.get("load_error")})
+    if refused:
+        guards["breached"].append(f"canary version could not be loaded: {refused[0]}")
     served, can = totals["served"], totals["canary"]
     guards["requests"] = totals
     if can["requests"] >= MIN_GUARD_REQUESTS:

@@ -100,6 +100,7 @@ class RolloutArms:
         self.shadow_dropped = 0
         self.shadow_scored = 0
         self._loaded: dict[str, ServedModel] = {}
+        self._refused: dict[str, str] = {}  # arm id -> why its version could not be loaded
         self._queue: queue.Queue[
             tuple[ServedModel, list[dict[str, Any]], list[dict[str, Any]], str] | None
         ] = queue.Queue(SHADOW_QUEUE)
@@ -189,24 +190,40 @@ class RolloutArms:
             self.shadow_scored += len(rows)
 
     def poll_once(self) -> None:
-        """Read the serving state, load what it names, and write this worker's counters for the canary."""
+        """Read the serving state, load what it names, and write this worker's counters for the canary. An arm
+        whose version cannot be loaded stays off (the champion answers), and the canary's counters say why."""
         state = read_state(self.lake, self.use_case)
         self.shadow = self._arm(state.shadow)
         canary = self._arm(state.canary)
         if canary is None or self.canary is None or canary[0].id != self.canary[0].id:
             self.stats.reset()  # a new canary's guards start from zero
         self.canary = canary
-        if canary is not None:
-            body = {"writer": self.writer, "at": time.time(), "arms": self.stats.snapshot()}
+        if state.canary is not None:
+            body = {
+                "writer": self.writer,
+                "at": time.time(),
+                "arms": self.stats.snapshot(),
+                "load_error": self._refused.get(state.canary.id),
+            }
             self.lake.write_bytes(
-                json.dumps(body).encode(), *stats_parts(self.use_case, canary[0].id, self.writer)
+                json.dumps(body).encode(), *stats_parts(self.use_case, state.canary.id, self.writer)
             )
 
     def _arm(self, arm: Arm | None) -> tuple[Arm, ServedModel] | None:
-        if arm is None:
+        if arm is None or arm.id in self._refused:
             return None
         if arm.version not in self._loaded:
-            self._loaded[arm.version] = self.load(arm.version)
+            try:
+                self._loaded[arm.version] = self.load(arm.version)
+            except Exception as exc:  # noqa: BLE001 - refused once per arm, with its reason; the champion serves
+                self._refused[arm.id] = f"{type(exc).__name__}: {exc}"
+                log.error(
+                    "%s: version %s refused for its arm: %s",
+                    self.use_case,
+                    arm.version,
+                    self._refused[arm.id],
+                )
+                return None
             log.info("%s: loaded version %s for its %s %% arm", self.use_case, arm.version, arm.share)
         return arm, self._loaded[arm.version]
 

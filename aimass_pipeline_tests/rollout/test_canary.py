@@ -169,6 +169,11 @@ def test_equal_traffic_continues_and_a_breached_guard_stops(aimass_home: Setting
         }
     ]
     assert "p99 latency" in evaluate_canary(predictions, labels, TARGET, CLASSES, arm, slow).reason
+    broken = [{"arms": {}, "load_error": "ValueError: cannot score its own input example"}]
+    assert (
+        "could not be loaded: ValueError"
+        in evaluate_canary(predictions, labels, TARGET, CLASSES, arm, broken).reason
+    )
 
 
 def test_no_canary_is_a_skip_and_a_second_canary_is_refused(aimass_home: Settings) -> None:
