@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from aimass_pipeline.cli.retire import add_retire_parsers
+from aimass_pipeline.cli.rollout import add_rollout_parsers
 from aimass_pipeline.cli.worker import add_worker_parser
 
 # Parse first, import the command's module after: `aimass --help` and the read-only commands must not pay
@@ -26,6 +27,8 @@ _COMMANDS = {
     "cmd_unretire": "retire",
     "cmd_up": "up",
     "cmd_worker": "worker",
+    "cmd_shadow": "rollout",
+    "cmd_canary": "rollout",
 }
 
 
@@ -142,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func="cmd_up")
     add_worker_parser(sub)
     add_retire_parsers(sub)
+    add_rollout_parsers(sub)
     return parser
 
 

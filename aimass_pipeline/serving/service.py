@@ -34,6 +34,7 @@ from aimass_pipeline.serving.images import ImageRequestMiddleware
 from aimass_pipeline.serving.lifecycle import RetiredMiddleware, swap_recorder
 from aimass_pipeline.serving.openapi import OpenApiMiddleware
 from aimass_pipeline.serving.request_limits import RequestGuardMiddleware
+from aimass_pipeline.serving.rollout import close_arms, rollout_arms
 from aimass_pipeline.serving.schema import (
     BatchPrediction,
     BentoArgs,
@@ -143,6 +144,11 @@ class ChampionService:
                 SETTINGS.lake_url, SETTINGS.storage_options, CONTRACT.use_case, SETTINGS.audit_pg_url
             ),
         )
+        # issue 15: shadow and canary versions named in the lake's serving state (serving/arms.py).
+        self.arms = rollout_arms(
+            SETTINGS, CONTRACT.use_case, initial.name, self._prepare, CONTRACT, example_record(CONTRACT)
+        )
+        self.arms.start(self._score)
         if STARTUP.follows_champion:
             self.follower.start()
         else:
@@ -164,6 +170,7 @@ class ChampionService:
     def close(self) -> None:
         # Flushes what is buffered, so a clean stop (SIGTERM) loses no predictions.
         self.follower.stop()
+        close_arms(self.arms)
         self.scoring.shutdown(wait=True)  # requests being scored still reach the prediction log
         if self.prediction_log is not None:
             self.prediction_log.close()
@@ -179,7 +186,7 @@ class ChampionService:
         return frame[CONTRACT.feature_names] if CONTRACT.categorical_features else frame
 
     def _score(
-        self, served: ServedModel, rows: list[dict[str, Any]], request_id: str
+        self, served: ServedModel, rows: list[dict[str, Any]], request_id: str, role: str = "served"
     ) -> list[dict[str, Any]]:
         if isinstance(served.model, CompiledModel):  # straight from the records (its columns), no DataFrame
             proba = served.model.predict_rows(rows)
@@ -205,9 +212,15 @@ class ChampionService:
                 }
                 for row, label in zip(proba, labels, strict=True)
             ]
+        if (
+            role == "shadow"
+        ):  # neither counted as served nor logged here: the shadow log has it (serving/arms.py)
+            return outputs
         self._observe(served, outputs)
         if self.prediction_log is not None:
-            self.prediction_log.log(rows, outputs, served.name, served.version, request_id=request_id)
+            self.prediction_log.log(
+                rows, outputs, served.name, served.version, request_id=request_id, role=role
+            )
         return outputs
 
     @bentoml.api(input_spec=PredictRequest)
@@ -221,9 +234,11 @@ class ChampionService:
         return await asyncio.get_running_loop().run_in_executor(self.scoring, self._predict, records)
 
     def _predict(self, records: list[Any]) -> PredictResponse:
-        served = self.follower.current  # read once: the whole request uses one model
         request_id = uuid.uuid4().hex
-        outputs = self._score(served, [dict(r.__dict__) for r in records], request_id)
+        # The champion read once (the whole request uses one model), or the canary the entity is routed to.
+        served, outputs = self.arms.answer(
+            self.follower.current, [dict(r.__dict__) for r in records], request_id, self._score
+        )
         return PredictResponse(
             request_id=request_id,
             model_name=served.name,
