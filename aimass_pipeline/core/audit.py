@@ -104,7 +104,9 @@ def verify(events: list[dict]) -> None:
     for event in events:
         body = {k: v for k, v in event.items() if k != "sha256"}
         if _digest(body) != event.get("sha256"):
-            raise AuditTampered(f"audit event {event.get('id')} at {event.get('at')} was changed after recording")
+            raise AuditTampered(
+                f"audit event {event.get('id')} at {event.get('at')} was changed after recording"
+            )
 
 
 def _os_user() -> str:

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aimass_pipeline.core.contracts import Contract
+from aimass_pipeline.core.text_contract import normalise_arrow
 from aimass_pipeline.core.rules import (
     CATEGORY,
     KEY_PRESENT,
@@ -21,6 +22,7 @@ from aimass_pipeline.core.rules import (
     NUMBER,
     REQUIRED,
     TARGET,
+    TEXT_LENGTH,
     WHITESPACE,
     WHOLE,
     Vocabulary,
@@ -149,8 +151,14 @@ def check_rows(table: pa.Table, contract: Contract, *, normalise: bool = False) 
             values[rule.column], mask = _vocabulary(text, rule.vocabulary)
             if rule.kind == TARGET:
                 mask |= as_mask(pc.is_null(text))
+        elif rule.kind == TEXT_LENGTH:
+            # Counted as stored: after NFC and any scrubbing (a token may be longer than what it replaced).
+            values[rule.column] = normalise_arrow(text, scrubbed=contract.column(rule.column).scrub)
+            mask = as_mask(pc.greater(pc.utf8_length(values[rule.column]), rule.bound))
         elif rule.kind == REQUIRED:
             mask = as_mask(pc.is_null(text))
+            if contract.column(rule.column).kind == "text":  # a blank text says nothing: it is missing
+                mask |= as_mask(pc.equal(trim(text), ""))
         else:
             raise unknown_kind(rule, "the Arrow row rules")
         found.append(Violation(rule.kind, rule.column, rule.message, mask))
