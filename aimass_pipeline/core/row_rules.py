@@ -12,7 +12,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aimass_pipeline.core.contracts import Contract
-from aimass_pipeline.core.text_contract import normalise_arrow
 from aimass_pipeline.core.rules import (
     CATEGORY,
     KEY_PRESENT,
@@ -29,6 +28,7 @@ from aimass_pipeline.core.rules import (
     contract_rules,
     unknown_kind,
 )
+from aimass_pipeline.core.text_contract import normalise_arrow
 
 # A number as text once WHITESPACE is trimmed; what Arrow's cast reads besides (inf, nan) is no finite number.
 _NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"

@@ -14,7 +14,6 @@ from pydantic import (
 )
 
 from aimass_pipeline.core.contracts import Column, Contract
-from aimass_pipeline.core.text_contract import normalise, scrub
 from aimass_pipeline.core.rules import (
     CATEGORY,
     MAX,
@@ -27,6 +26,7 @@ from aimass_pipeline.core.rules import (
     column_rules,
     unknown_kind,
 )
+from aimass_pipeline.core.text_contract import normalise, scrub
 
 
 class BentoArgs(BaseModel):

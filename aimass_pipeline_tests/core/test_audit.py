@@ -31,7 +31,7 @@ def test_concurrent_events_are_all_kept_in_time_order(tmp_path):
 
 def test_read_until_answers_what_was_known_at_a_time(tmp_path):
     lake = Lake(str(tmp_path))
-    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     for hours, version in ((0, "1"), (2, "2"), (4, "1")):
         audit.record(
             lake,
