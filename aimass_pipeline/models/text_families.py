@@ -93,11 +93,11 @@ class TorchTextFamily(FamilyBase):
     def default_params(self, layout: FeatureLayout, n_classes: int) -> dict[str, Any]:
         return {
             "embedding_dim": 32,
-            "n_buckets": 1 << 16,
+            "n_buckets": 1 << 14,
             "ngram_max": 2,
             "learning_rate": 0.02,
             "weight_decay": 0.0,
-            "batch_size": 32,
+            "batch_size": 64,
             "max_epochs": 15,
         }
 
