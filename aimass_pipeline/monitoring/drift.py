@@ -178,10 +178,12 @@ def feature_drift(
     rows = [compare_numeric(c, reference[c], current[c], psi_threshold, alpha) for c in numeric]
     rows += [compare_categorical(c, reference[c], current[c], psi_threshold, alpha) for c in categorical]
     if text:
-        from aimass_pipeline.monitoring.text_drift import compare_text  # it builds on this module
+        from aimass_pipeline.monitoring.text_drift import compare_text
 
         _require(reference, list(text), "reference")
-        rows += [compare_text(c, reference[c], current[c], psi_threshold) for c in text]
+        for c in text:
+            psi, oov, drifted = compare_text(reference[c], current[c], psi_threshold, psi_from_counts)
+            rows.append(FeatureDrift(c, "text", psi, "OOV share", oov, float("nan"), drifted))
     report = DriftReport("feature drift", len(reference), len(current), rows)
     share = report.drifted_share
     recommended = share >= drifted_share

@@ -3,6 +3,8 @@ plus one bucket for every other word), and the share of served words the referen
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -33,14 +35,16 @@ def term_counts(reference: pd.Series, current: pd.Series) -> tuple[list[str], np
     return levels, count(ref_words), count(cur_words)
 
 
-def compare_text(name: str, reference: pd.Series, current: pd.Series, psi_threshold: float):
-    """One drift row: PSI over the top terms; drifted when it passes ``psi_threshold`` or the served words'
-    OOV share against the reference vocabulary passes OOV_SHARE_LIMIT."""
-    from aimass_pipeline.monitoring.drift import FeatureDrift, psi_from_counts
-
+def compare_text(
+    reference: pd.Series,
+    current: pd.Series,
+    psi_threshold: float,
+    psi: Callable[[np.ndarray, np.ndarray], float],
+) -> tuple[float, float, bool]:
+    """(PSI over the top terms, the served words' OOV share against the reference vocabulary, drifted):
+    drifted when the PSI passes ``psi_threshold`` or the OOV share passes OOV_SHARE_LIMIT."""
     _, ref_counts, cur_counts = term_counts(reference, current)
-    psi = psi_from_counts(ref_counts, cur_counts)
+    value = psi(ref_counts, cur_counts)
     vocabulary = {w for words in _words(reference) for w in words}
     oov = oov_share(current.tolist(), vocabulary)
-    drifted = psi > psi_threshold or oov > OOV_SHARE_LIMIT
-    return FeatureDrift(name, "text", psi, "OOV share", oov, float("nan"), drifted)
+    return value, oov, value > psi_threshold or oov > OOV_SHARE_LIMIT
