@@ -95,10 +95,10 @@ class TorchTextFamily(FamilyBase):
             "embedding_dim": 32,
             "n_buckets": 1 << 14,
             "ngram_max": 2,
-            "learning_rate": 0.02,
+            "learning_rate": 0.05,
             "weight_decay": 0.0,
             "batch_size": 64,
-            "max_epochs": 15,
+            "max_epochs": 8,
         }
 
     def build(self, layout: FeatureLayout, n_classes: int, params: dict[str, Any], seed: int) -> Pipeline:

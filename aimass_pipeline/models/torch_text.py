@@ -19,7 +19,7 @@ from torch import nn
 from aimass_pipeline.core.text_contract import tokens
 from aimass_pipeline.models.torch_base import TorchClassifierBase
 
-MAX_TOKENS = 512  # per text: the first 512 n-grams carry what a short report says
+MAX_TOKENS = 256  # per text: the first 256 n-grams carry what a short report says
 
 
 def hashed_ids(texts: Any, n_buckets: int, ngram_max: int) -> np.ndarray:
