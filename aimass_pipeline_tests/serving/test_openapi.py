@@ -153,7 +153,7 @@ def test_a_text_is_scored_as_in_process_and_bad_text_is_refused(
     texts = [
         "Acme Billing Services LLC. A business associate's server was hacked and claims data exposed.",
         "Saint Mary Hospital. Paper records of 600 patients were stolen from a locked office.",
-        "Clinique Médicale. Un ordinateur portable volé.",
+        "Clinique Me\u0301dicale. Un ordinateur portable volé. Appelez le +33 145-678-9012, dossier 12345678.",
     ]
     key = {"X-API-Key": API_KEY}
     body = {"records": [{"report": t} for t in texts]}
@@ -162,7 +162,12 @@ def test_a_text_is_scored_as_in_process_and_bad_text_is_refused(
     model = mlflow.sklearn.load_model("models:/health_breaches@champion")
     import pandas as pd
 
-    expected = model.predict_proba(pd.DataFrame({"report": texts}))[:, 1]
+    from aimass_pipeline.core.text_contract import normalise, scrub
+
+    # The service scores a text as ingestion stores it: NFC, contacts scrubbed (the column is declared PII).
+    stored = [scrub(normalise(t)) for t in texts]
+    assert "<phone>" in stored[2] and "<number>" in stored[2]
+    expected = model.predict_proba(pd.DataFrame({"report": stored}))[:, 1]
     got = [p["probability"] for p in served.json()["predictions"]]
     assert np.allclose(got, expected, atol=1e-6, rtol=0), (got, expected)
 
