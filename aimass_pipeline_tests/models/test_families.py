@@ -27,7 +27,7 @@ FAST = {
     "torch_mlp": {"max_epochs": 30},
     "torch_cnn": {"max_epochs": 10},
     "text_logreg": {},
-    "torch_text": {"max_epochs": 5, "n_buckets": 4096},
+    "torch_text": {"max_epochs": 3, "n_buckets": 4096},
 }
 KINDS = (TABULAR, IMAGE, TEXT)
 CASES = [(name, kind) for name, family in FAMILIES.items() for kind in KINDS if kind in family.supports]
