@@ -69,11 +69,16 @@ def _category(vocabulary: Vocabulary) -> Any:
 
 
 def _text(col: Column, max_chars: float, required: bool) -> Any:
-    # NFC (and the PII scrub) as ingestion stores text, so a served text is featurised as training's was.
-    prepare = (lambda value: scrub(normalise(value))) if col.scrub else normalise
+    def prepare(value: Any) -> Any:
+        # NFC (and the PII scrub) as ingestion stores text, before the length is counted, as the row rules
+        # count it; anything not a string goes on to the strict check, which refuses it.
+        if not isinstance(value, str):
+            return value
+        return scrub(normalise(value)) if col.scrub else normalise(value)
+
     # Required: a blank text is missing (core.row_rules); \S reads the same in JSON Schema and pydantic.
     limits = Field(strict=True, max_length=int(max_chars), **({"pattern": r"\S"} if required else {}))
-    return Annotated[str, limits, AfterValidator(prepare)]
+    return Annotated[str, limits, BeforeValidator(prepare)]
 
 
 def _field(col: Column) -> tuple[Any, Any]:
