@@ -152,9 +152,9 @@ def check_rows(table: pa.Table, contract: Contract, *, normalise: bool = False) 
             if rule.kind == TARGET:
                 mask |= as_mask(pc.is_null(text))
         elif rule.kind == TEXT_LENGTH:
-            # Counted as stored: after NFC and any scrubbing (a token may be longer than what it replaced).
+            # Counted as written (code points, before NFC and the scrub), as the served schema's maxLength counts.
             values[rule.column] = normalise_arrow(text, scrubbed=contract.column(rule.column).scrub)
-            mask = as_mask(pc.greater(pc.utf8_length(values[rule.column]), rule.bound))
+            mask = as_mask(pc.greater(pc.utf8_length(text), rule.bound))
         elif rule.kind == REQUIRED:
             mask = as_mask(pc.is_null(text))
             if contract.column(rule.column).kind == "text":  # a blank text says nothing: it is missing

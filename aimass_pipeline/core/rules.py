@@ -42,7 +42,7 @@ MAX = "range.max"
 CATEGORY = "category.allowed"
 REQUIRED = "not_null"
 TARGET = "target.allowed"
-TEXT_LENGTH = "text.max_chars"  # characters after NFC normalisation (core.text_contract)
+TEXT_LENGTH = "text.max_chars"  # code points as written, before NFC and the PII scrub (core.text_contract)
 KINDS = (KEY_PRESENT, KEY_UNIQUE, NUMBER, WHOLE, MIN, MAX, CATEGORY, REQUIRED, TARGET, TEXT_LENGTH)
 
 

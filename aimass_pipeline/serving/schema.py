@@ -69,16 +69,12 @@ def _category(vocabulary: Vocabulary) -> Any:
 
 
 def _text(col: Column, max_chars: float, required: bool) -> Any:
-    def prepare(value: Any) -> Any:
-        # NFC (and the PII scrub) as ingestion stores text, before the length is counted, as the row rules
-        # count it; anything not a string goes on to the strict check, which refuses it.
-        if not isinstance(value, str):
-            return value
-        return scrub(normalise(value)) if col.scrub else normalise(value)
-
+    # NFC (and the PII scrub) as ingestion stores text, so a served text is featurised as training's was.
+    # The length is that of the text as sent, as the row rules count it and as JSON Schema's maxLength says.
+    prepare = (lambda value: scrub(normalise(value))) if col.scrub else normalise
     # Required: a blank text is missing (core.row_rules); \S reads the same in JSON Schema and pydantic.
     limits = Field(strict=True, max_length=int(max_chars), **({"pattern": r"\S"} if required else {}))
-    return Annotated[str, limits, BeforeValidator(prepare)]
+    return Annotated[str, limits, AfterValidator(prepare)]
 
 
 def _field(col: Column) -> tuple[Any, Any]:
