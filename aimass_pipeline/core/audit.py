@@ -70,7 +70,7 @@ def record(
     """Append one event and return it. ``who`` defaults to the operating-system user of this process."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}; known: {', '.join(ACTIONS)}")
-    when = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    when = (at or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
     body = {
         "id": uuid.uuid4().hex,
         "at": when.isoformat(timespec="microseconds"),
@@ -94,7 +94,7 @@ def read(lake: AuditStore, use_case: str, *, until: dt.datetime | None = None) -
         return []
     events = [json.loads(lake.fs.cat_file(name)) for name in names]
     if until is not None:
-        bound = until.astimezone(dt.UTC)
+        bound = until.astimezone(dt.timezone.utc)
         events = [e for e in events if dt.datetime.fromisoformat(e["at"]) <= bound]
     return sorted(events, key=lambda e: (e["at"], e["id"]))
 
@@ -104,9 +104,7 @@ def verify(events: list[dict]) -> None:
     for event in events:
         body = {k: v for k, v in event.items() if k != "sha256"}
         if _digest(body) != event.get("sha256"):
-            raise AuditTampered(
-                f"audit event {event.get('id')} at {event.get('at')} was changed after recording"
-            )
+            raise AuditTampered(f"audit event {event.get('id')} at {event.get('at')} was changed after recording")
 
 
 def _os_user() -> str:
