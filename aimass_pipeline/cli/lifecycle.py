@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from aimass_pipeline.cli.audit_trail import record_spec_changes
 from aimass_pipeline.cli.common import EXIT_CONFIG, ready_settings, report_broken, spec_or_exit
 from aimass_pipeline.cli.quarantine import quarantined
 
@@ -125,6 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     broken = report_broken(settings) if not args.use_case else {}
     for name in names:
         spec_or_exit(specs, name, errors)
+    record_spec_changes(settings)  # the audit trail names every spec a run used
     rows: list[list[str]] = []
     with third_party_to_log(settings.home / "logs") as term:
         print(f"third-party logs and warnings: {term.log_file}", file=term.out, flush=True)
@@ -156,7 +158,9 @@ def _run_all(settings, specs, names, args, queued: bool, term, rows: list) -> li
         spec = specs[name]
         uc = UseCase(spec)
         if spec.data.seed_source:
-            seeded = seed_landing_zone(settings.landing_location(name), spec.contract, spec.data.seed_source)
+            files = spec.data.image is not None and spec.data.image.source == "files"
+            landing = settings.landing_location(name)
+            seeded = seed_landing_zone(landing, spec.contract, spec.data.seed_source, image_files=files)
             if seeded:
                 say(f"[{name}] landed the first batch: {seeded}")
         requests = _new_batches(uc, settings, settle_s=0)
@@ -237,6 +241,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     broken = report_broken(settings) if not args.use_case else {}
     for name in names:
         spec_or_exit(specs, name, errors)
+    record_spec_changes(settings)  # the audit trail names every spec a run used
     queued = _daemon_serves()
     defs = None if queued else build_definitions(specs)
     failed = []

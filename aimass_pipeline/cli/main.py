@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from aimass_pipeline.cli.retire import add_retire_parsers
 from aimass_pipeline.cli.worker import add_worker_parser
 
 # Parse first, import the command's module after: `aimass --help` and the read-only commands must not pay
@@ -21,6 +22,8 @@ _COMMANDS = {
     "cmd_status": "operations",
     "cmd_history": "history",
     "cmd_trace": "trace",
+    "cmd_retire": "retire",
+    "cmd_unretire": "retire",
     "cmd_up": "up",
     "cmd_worker": "worker",
 }
@@ -90,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="build the new champion's bento before returning (else in the background)",
     )
+    promote.add_argument("--reason", help="why, for the audit trail (`aimass history`)")
     promote.set_defaults(func="cmd_promote")
 
     rollback = sub.add_parser("rollback", help="swap 'champion' and 'previous'; the bento is rebuilt")
@@ -99,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="build the new champion's bento before returning (else in the background)",
     )
+    rollback.add_argument("--reason", help="why, for the audit trail (`aimass history`)")
     rollback.set_defaults(func="cmd_rollback")
 
     status = sub.add_parser("status", help="champion, bento and last run per use case")
@@ -110,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     history.add_argument("use_case")
     history.add_argument("--json", action="store_true", help="stable machine-readable output")
+    history.add_argument("--at", help="ISO time: which version was champion then, and why (the audit trail)")
     history.set_defaults(func="cmd_history")
 
     trace_help = (
@@ -135,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(func="cmd_up")
     add_worker_parser(sub)
+    add_retire_parsers(sub)
     return parser
 
 

@@ -6,15 +6,17 @@ import argparse
 import json
 
 from aimass_pipeline.cli.common import spec_or_exit
+from aimass_pipeline.core.audit import PROMOTE, ROLLBACK
 from aimass_pipeline.settings import load_settings
 
 
-def _move_champion(use_case: str, move, wait: bool) -> int:
+def _move_champion(use_case: str, move, wait: bool, action: str, reason: str | None = None) -> int:
     """Apply an operator's alias change, which running services pick up at their next registry poll, then
     build the champion's bento for the next start: in the background, or before returning with ``wait``."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    from aimass_pipeline.cli.audit_trail import record_move
     from aimass_pipeline.core.registry import PromotionConflict, champion_version, previous_version
     from aimass_pipeline.deployment.bento import build_champion_bento, start_bento_build
 
@@ -27,6 +29,7 @@ def _move_champion(use_case: str, move, wait: bool) -> int:
         # An operator's typo (no such version, nothing to roll back to) is a message, not a traceback.
         raise SystemExit(f"aimass: {getattr(exc, 'message', None) or exc}") from exc
     champion, previous = champion_version(client, use_case), previous_version(client, use_case)
+    record_move(settings, action, use_case, champion, previous, reason)
     print(
         f"{use_case}: champion = version {champion.version}; previous = "
         f"{previous.version if previous else 'none'}; running services follow within their "
@@ -52,13 +55,14 @@ def cmd_promote(args: argparse.Namespace) -> int:
         promote(client, args.use_case, version, expected=str(current.version) if current else None)
         client.set_model_version_tag(args.use_case, version, "promoted_by", "operator")
 
-    return _move_champion(args.use_case, move, args.wait)
+    return _move_champion(args.use_case, move, args.wait, PROMOTE, args.reason)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     from aimass_pipeline.core.registry import rollback
 
-    return _move_champion(args.use_case, lambda client: rollback(client, args.use_case), args.wait)
+    move = lambda client: rollback(client, args.use_case)  # noqa: E731
+    return _move_champion(args.use_case, move, args.wait, ROLLBACK, args.reason)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -89,8 +93,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             if champ
             else "none"
         )
+        gone = info["retired"]
+        state = f"RETIRED {gone['retired_at']} ({gone['reason'] or 'no reason given'}); " if gone else ""
         print(
-            f"- {name}: champion {champ_text}; bento {info['bento'] or 'none'}; last run {run['status'] if run else 'none'}"
+            f"- {name}: {state}champion {champ_text}; bento {info['bento'] or 'none'}; "
+            f"last run {run['status'] if run else 'none'}"
         )
     for name, error in report["broken_specs"].items():
         print(f"- {name}: NOT LOADED, broken spec: {error}")

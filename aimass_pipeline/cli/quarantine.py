@@ -49,5 +49,9 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
         )
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         raise SystemExit(f"aimass: {exc}") from exc
+    from aimass_pipeline.cli.audit_trail import note
+    from aimass_pipeline.core.audit import QUARANTINE_RETRY
+
+    note(settings, QUARANTINE_RETRY, args.use_case, {"file": args.file, "landed": str(landed)})
     print(f"{args.use_case}: back in the landing zone: {landed}")
     return 0

@@ -4,6 +4,7 @@ last run. Read from the stores directly (cli/stores.py), so it answers without i
 from __future__ import annotations
 
 from aimass_pipeline.cli import stores
+from aimass_pipeline.core.retirement import retired
 from aimass_pipeline.settings import Settings
 
 STATUS_SCHEMA_VERSION = 1
@@ -39,6 +40,8 @@ def collect_status(settings: Settings) -> dict:
             "champion": _champion(settings, name, spec.metric),
             "bento": bentos[name],
             "last_run": stores.last_run(settings, name),
+            # Additive to schema_version 1: the retirement record (`aimass retire`), null while in service.
+            "retired": retired(settings.lake_url, settings.storage_options, name),
         }
         for name, spec in specs.items()
     }

@@ -9,6 +9,7 @@ import subprocess
 import time
 from dataclasses import dataclass, replace
 
+from aimass_pipeline.cli.audit_trail import record_spec_changes
 from aimass_pipeline.cli.common import ROOT, ready_settings, report_broken
 from aimass_pipeline.core.processes import reset_signals, venv_executable
 from aimass_pipeline.settings import Settings
@@ -115,6 +116,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     ensure_manifest()
     report_broken(settings)  # shown, and in the Dagster UI as a failing <use case>/spec asset; the rest runs
+    record_spec_changes(settings)
     children = up_children(settings, args)
     procs = [
         subprocess.Popen(

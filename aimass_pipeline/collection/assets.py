@@ -21,7 +21,7 @@ from dagster import (
 
 from aimass_pipeline.collection.batch_table import batch_table, stored_table, validated_batch
 from aimass_pipeline.collection.landing import LandedFile, landed_file
-from aimass_pipeline.collection.quarantine import check_name, quarantine
+from aimass_pipeline.collection.quarantine import check_name, quarantine, quarantine_member
 from aimass_pipeline.core.errors import DataContractError
 from aimass_pipeline.core.lake import members
 from aimass_pipeline.core.locations import Location
@@ -104,7 +104,7 @@ def build_collection(uc: UseCase) -> list:
         if manifest is None:
             elsewhere = store.stored_hashes(uc.name)
             workdir = Path(tempfile.mkdtemp(prefix="aimass-ingest-"))
-            files, accepted, rejected, reports = [], [], [], []
+            files, accepted, rejected, reports, images = [], [], [], [], []
             for landed in _landed(folder, config, batch_id):
                 if landed.sha256 in elsewhere:
                     # Grouped again after a lost cursor: the raw zone keeps each content once.
@@ -120,6 +120,13 @@ def build_collection(uc: UseCase) -> list:
                     context.log.warning(f"quarantined {landed.name} as {moved}: {error}")
                     quarantined.append({"file": landed.name, "rule": error.rule, "message": str(error)})
                     continue
+                for member in validated.report.refused:
+                    moved = quarantine_member(member, jail)
+                    context.log.warning(
+                        f"quarantined {member.archive}!{member.member} as {moved}: {member.message}"
+                    )
+                    quarantined.append(member.as_metadata())
+                images.extend(validated.report.images)
                 files.append(validated.accepted)
                 rejected.append(validated.rejects)
                 reports.append(validated.report.as_metadata())
@@ -133,6 +140,10 @@ def build_collection(uc: UseCase) -> list:
                     rule="collection.all_quarantined",
                 )
             manifest, newly_stored = store.store_raw_batch(uc.name, batch_id, accepted)
+            if images:  # each image's lineage: key -> the archive and its member's sha256
+                store.write_parquet(
+                    pd.DataFrame(images), "images", uc.name, f"batch={batch_id}", "images.parquet"
+                )
             table = batch_table(files, uc.contract, workdir, max_rows)
             rejects = pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame()
             if not rejects.empty:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+import zipfile
 
 import pandas as pd
 
@@ -79,3 +82,29 @@ def packaged_frame(source: str, contract: Contract) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{source} lacks the contract's columns {missing}")
     return frame[contract.raw_columns]
+
+
+def packaged_archive(source: str, contract: Contract) -> bytes:
+    """The packaged data set as a zip of one PNG per row plus ``labels.csv`` (file, key, target): how an
+    image use case's files land. Fixed member times, so the same data always gives the same bytes."""
+    from aimass_pipeline.core.images import encode_png, image_spec_of
+
+    spec = image_spec_of(contract)
+    if spec is None:
+        raise ValueError(f"{contract.use_case}: the contract declares no image to write as PNG files")
+    frame = packaged_frame(source, contract)
+    pixels = frame[contract.feature_names].to_numpy(dtype=float)
+    labels = io.StringIO()
+    writer = csv.writer(labels, lineterminator="\n")
+    writer.writerow(["file", contract.key, contract.target])
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for key, target, values in zip(frame[contract.key], frame[contract.target], pixels, strict=True):
+            name = f"{key}.png"
+            archive.writestr(zipfile.ZipInfo(name, _EPOCH), encode_png(values, spec))
+            writer.writerow([name, key, target])
+        archive.writestr(zipfile.ZipInfo("labels.csv", _EPOCH), labels.getvalue())
+    return buffer.getvalue()
+
+
+_EPOCH = (1980, 1, 1, 0, 0, 0)

@@ -23,7 +23,7 @@ import fsspec
 from aimass_pipeline.core.contracts import Contract
 from aimass_pipeline.core.locations import Location, locate
 
-LANDED_SUFFIXES = (".csv", ".jsonl", ".parquet")
+LANDED_SUFFIXES = (".csv", ".jsonl", ".parquet", ".zip", ".tar")
 # What upload tools, browsers and copy programs name a file while it is still being written.
 INCOMPLETE_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".filepart", ".uploading")
 SETTLE_S = 10.0
@@ -220,17 +220,21 @@ def plan_batches(
 
 
 def seed_landing_zone(
-    landing_dir: Location | Path | str, contract: Contract, source: str
+    landing_dir: Location | Path | str, contract: Contract, source: str, *, image_files: bool = False
 ) -> Path | str | None:
-    """Land a packaged data set as the first batch when the zone has never held a file."""
-    from aimass_pipeline.collection.datasets import packaged_frame
+    """Land a packaged data set as the first batch when the zone has never held a file: a CSV, or with
+    ``image_files`` a zip of PNG files and their labels."""
+    from aimass_pipeline.collection.datasets import packaged_archive, packaged_frame
 
     folder = locate(landing_dir)
     folder.makedirs()
     if folder.entries():
         return None
-    target = folder.child(f"{contract.use_case}_0001.csv")
+    target = folder.child(f"{contract.use_case}_0001.{'zip' if image_files else 'csv'}")
     partial = folder.child(f".{target.name}.partial")
-    partial.write_bytes(packaged_frame(source, contract).to_csv(index=False).encode("utf-8"))
+    if image_files:
+        partial.write_bytes(packaged_archive(source, contract))
+    else:
+        partial.write_bytes(packaged_frame(source, contract).to_csv(index=False).encode("utf-8"))
     partial.move_to(target)
     return target.native()

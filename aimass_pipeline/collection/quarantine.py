@@ -14,6 +14,7 @@ import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from aimass_pipeline.collection.ingestion.image_archive import RefusedMember
 from aimass_pipeline.core.errors import DataContractError
 from aimass_pipeline.core.locations import Location, locate
 
@@ -83,6 +84,34 @@ def quarantine(
     return target.native()
 
 
+# An image refused alone inside an accepted archive is written here with its reason, like a whole file; the
+# archive itself stays whole in the raw zone (its sha256 is the batch's lineage).
+def quarantine_member(refused: RefusedMember, quarantine_dir: Location | Path | str) -> Path | str:
+    """Write a refused image (or labels row) and its JSON reason into ``quarantine_dir``; returns where."""
+    jail = locate(quarantine_dir)
+    jail.makedirs()
+    now = _now()
+    name = (
+        f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{_stored_name(refused.archive)}--{_stored_name(refused.member)}"
+    )
+    reason = {
+        "file": f"{refused.archive}!{refused.member}",
+        "archive": refused.archive,
+        "member": refused.member,
+        "sha256": refused.sha256,
+        "rule": refused.rule,
+        "message": refused.message,
+        "column": None,
+        "rows": [],
+        "quarantined_at": now.isoformat(),
+    }
+    # The reason first, as for a whole file: a crash in between leaves a reason without bytes, never bytes
+    # without a reason.
+    jail.child(name + ".json").write_bytes(json.dumps(reason, indent=2, ensure_ascii=False).encode())
+    jail.child(name).write_bytes(refused.data)
+    return jail.child(name).native()
+
+
 def list_quarantined(quarantine_dir: Location | Path | str) -> list[dict]:
     """Every quarantined file, oldest first: its reason plus ``quarantined_file``, the name to retry."""
     jail = locate(quarantine_dir)
@@ -113,6 +142,11 @@ def retry(quarantine_dir: Location | Path | str, name: str, landing_dir: Locatio
     if not matches:
         raise FileNotFoundError(f"no quarantined file {name!r} in {jail}")
     entry = matches[-1]
+    if entry.get("member"):
+        raise ValueError(
+            f"{entry['file']} was refused inside its archive, whose other images were taken: fix it and "
+            "land it in a new archive"
+        )
     original = entry["file"]
     if unsafe_name_reason(original):
         raise ValueError(f"{original!r} cannot go back under its name: {unsafe_name_reason(original)}")

@@ -73,6 +73,7 @@ class PredictionLogger:
         start: bool = True,
         clock: Callable[[], datetime] = _utc_now,
         max_wait_s: float = 5.0,
+        api_key_id: str | None = None,
     ) -> None:
         if flush_interval_s <= 0:
             raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
@@ -88,6 +89,7 @@ class PredictionLogger:
         self.on_dropped = on_dropped
         self.clock = clock
         self.max_wait_s = max_wait_s
+        self.api_key_id = api_key_id  # written with every row (never the key itself)
         self.dropped_rows = 0
         self.failed_flushes = 0
         self.writer = uuid.uuid4().hex[:12]
@@ -180,7 +182,9 @@ class PredictionLogger:
                         continue  # dropped meanwhile (lake down, buffer full)
                     batches, generation = list(part.batches), part.generation
                 try:
-                    write_part(self.fs, self.base, part.name, batches, local=self._local)
+                    write_part(
+                        self.fs, self.base, part.name, batches, local=self._local, api_key_id=self.api_key_id
+                    )
                 except Exception:
                     self._failed(part)
                     break

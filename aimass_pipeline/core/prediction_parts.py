@@ -90,7 +90,7 @@ def hour_of(batch: Batch) -> datetime:
     return batch.ts.replace(minute=0, second=0, microsecond=0)
 
 
-def frame_of(batches: list[Batch]) -> pd.DataFrame:
+def frame_of(batches: list[Batch], api_key_id: str | None = None) -> pd.DataFrame:
     rows = [
         {
             "prediction_id": out["prediction_id"],
@@ -110,6 +110,9 @@ def frame_of(batches: list[Batch]) -> pd.DataFrame:
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     # An all-null column would otherwise be written as Parquet type "null" and clash with later files.
     frame["probabilities"] = frame["probabilities"].astype("string")
+    # The id of the API key the service answers to (serving.lifecycle.api_key_id), never the key; null while
+    # the service has no key. Not in COLUMNS: readers of logs written before it must not require it.
+    frame["api_key_id"] = pd.Series([api_key_id] * len(frame), dtype="string")
     return frame
 
 
@@ -133,9 +136,11 @@ def drop_oldest(parts: deque[Part], buffer: deque[Batch], n: int) -> int:
     return dropped
 
 
-def write_part(fs: Any, base: str, name: str, batches: list[Batch], *, local: bool) -> None:
+def write_part(
+    fs: Any, base: str, name: str, batches: list[Batch], *, local: bool, api_key_id: str | None = None
+) -> None:
     """Write one part as Parquet under ``base``; the same name again replaces it."""
-    data = frame_of(batches).to_parquet(index=False)
+    data = frame_of(batches, api_key_id).to_parquet(index=False)
     folder, file = f"{base}/{name}".rsplit("/", 1)
     fs.makedirs(folder, exist_ok=True)
     if local:

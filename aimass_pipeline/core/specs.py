@@ -54,15 +54,19 @@ class ImageSpec(_Strict):
     kind: Literal["int", "float"] = "int"
     min: float = 0
     max: float = 255
+    channels: Literal[1, 3] = 1  # grey, or RGB as <prefix>_<row>_<col>_<channel> (core.images)
+    source: Literal["columns", "files"] = "columns"  # files: PNG/JPEG in a zip, tar or folder
 
     def columns(self) -> list[ColumnSpec]:
         rows, cols = self.shape
+        suffixes = [""] if self.channels == 1 else [f"_{ch}" for ch in range(self.channels)]
         return [
             ColumnSpec(
-                name=f"{self.prefix}_{r}_{c}", kind=self.kind, nullable=False, min=self.min, max=self.max
+                name=f"{self.prefix}_{r}_{c}{s}", kind=self.kind, nullable=False, min=self.min, max=self.max
             )
             for r in range(rows)
             for c in range(cols)
+            for s in suffixes
         ]
 
 

@@ -22,6 +22,9 @@ SERVING_PACKAGES = (
     "pydantic",
     "PyYAML",
     "threadpoolctl",
+    # POST /predict_image: images decoded as landing decodes them (core/images.py), multipart uploads.
+    "pillow",
+    "python-multipart",
     "psycopg2-binary",
     # The service compiles its champion into one ONNX graph (models/compile*.py) and runs it.
     "onnx",

@@ -7,6 +7,7 @@ import base64
 import numpy as np
 from dagster import AssetCheckResult, AssetExecutionContext, MetadataValue, asset, asset_check
 
+from aimass_pipeline.core import audit
 from aimass_pipeline.core.latency import latency_ms, single_row_latency
 from aimass_pipeline.core.lineage import code_version
 from aimass_pipeline.core.registry import (
@@ -27,7 +28,7 @@ from aimass_pipeline.evaluation.plots import roc_plot_png
 from aimass_pipeline.evaluation.selection import choose, selection_scores
 from aimass_pipeline.evaluation.served_variant import served_variant
 from aimass_pipeline.orchestration.outages import retry_on_store_outage
-from aimass_pipeline.orchestration.resources import MlflowResource
+from aimass_pipeline.orchestration.resources import LakeResource, MlflowResource
 from aimass_pipeline.orchestration.use_case import LABEL, UseCase
 
 
@@ -148,6 +149,7 @@ def build_registration(uc: UseCase) -> list:
         candidate_evaluation: dict,
         frozen_holdout: AnyTable,
         mlflow: MlflowResource,
+        lake: LakeResource,
     ) -> dict:
         """Registers the best candidate; the gate compares it with the current champion on the same holdout."""
         with retry_on_store_outage():
@@ -242,6 +244,8 @@ def build_registration(uc: UseCase) -> list:
                 else None
             )
             champion = champion_version(client, uc.name)
+            evidence = {"version": str(version.version), "replaced": expected, "dagster_run": context.run_id}
+            lake.record_audit(audit.GATE, uc.name, evidence | decision.as_dict(), who="gate")
             context.add_output_metadata(
                 {
                     "registered_model": uc.name,

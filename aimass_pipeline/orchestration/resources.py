@@ -17,7 +17,7 @@ from dagster import (
 )
 from mlflow.tracking import MlflowClient
 
-from aimass_pipeline.core import registry
+from aimass_pipeline.core import audit, registry
 from aimass_pipeline.core.lake import Lake
 from aimass_pipeline.core.locations import Location, locate, quarantine_location
 from aimass_pipeline.core.scan import ScanTable, merge_files, parquet_rows
@@ -40,6 +40,13 @@ class LakeResource(ConfigurableResource):
     def lake(self) -> Lake:
         options = load_settings().storage_options if self.url.startswith("s3://") else {}
         return Lake(self.url, options)
+
+    def record_audit(self, action: str, use_case: str, evidence: dict, who: str) -> dict:
+        """An automatic action on the audit trail: in this lake, and in PostgreSQL under prod."""
+        return audit.record(
+            self.lake(), action=action, use_case=use_case, evidence=evidence, who=who,
+            pg_url=load_settings().audit_pg_url,
+        )  # fmt: skip
 
 
 def _zone(root: str) -> Location:

@@ -23,12 +23,15 @@ from pydantic import Field, create_model
 from starlette.requests import Request
 from threadpoolctl import threadpool_limits
 
+from aimass_pipeline.core.images import image_spec_of
 from aimass_pipeline.core.scoring import predicted_classes
 from aimass_pipeline.models.compile import CompiledModel
 from aimass_pipeline.serving.champion import ChampionFollower, ServedModel, load_served, single_threaded
 from aimass_pipeline.serving.compiled import compiled_served
 from aimass_pipeline.serving.config import SERVICE_CONFIG
 from aimass_pipeline.serving.guards import ApiKeyMiddleware, RejectedInputWithoutTraceback, ServiceMetrics
+from aimass_pipeline.serving.images import ImageRequestMiddleware
+from aimass_pipeline.serving.lifecycle import RetiredMiddleware, swap_recorder
 from aimass_pipeline.serving.openapi import OpenApiMiddleware
 from aimass_pipeline.serving.request_limits import RequestGuardMiddleware
 from aimass_pipeline.serving.schema import (
@@ -136,6 +139,9 @@ class ChampionService:
             record=example_record(CONTRACT),
             on_refuse=refusal_gauge(self.metrics.champion_refused, CONTRACT.use_case),
             prepare=self._prepare,
+            on_swap=swap_recorder(
+                SETTINGS.lake_url, SETTINGS.storage_options, CONTRACT.use_case, SETTINGS.audit_pg_url
+            ),
         )
         if STARTUP.follows_champion:
             self.follower.start()
@@ -256,9 +262,17 @@ class ChampionService:
 
 # Outermost first: the key is checked before the body is read.
 ChampionService.add_asgi_middleware(ApiKeyMiddleware, key=SETTINGS.api_key)
+# POST /predict_image (multipart or base64 JSON) becomes a one-record /predict: serving/images.py.
+ChampionService.add_asgi_middleware(
+    ImageRequestMiddleware,
+    spec=image_spec_of(CONTRACT),
+    feature_names=CONTRACT.feature_names,
+    max_body_bytes=SETTINGS.max_body_bytes,
+)
 API_PATHS = ("/predict", "/predict_batch")
 ChampionService.add_asgi_middleware(
     RequestGuardMiddleware, max_body_bytes=SETTINGS.max_body_bytes, api_paths=API_PATHS
 )
 ChampionService.add_asgi_middleware(RefusalHeaderMiddleware)
+ChampionService.add_asgi_middleware(RetiredMiddleware, use_case=CONTRACT.use_case, lake_url=SETTINGS.lake_url, storage_options=SETTINGS.storage_options, api_paths=API_PATHS)  # fmt: skip
 ChampionService.add_asgi_middleware(OpenApiMiddleware, api_paths=API_PATHS, secured=bool(SETTINGS.api_key))

@@ -15,6 +15,7 @@ from aimass_pipeline.core.prediction_log import PredictionLogger
 from aimass_pipeline.core.registry import THRESHOLD_TAG, threshold_of
 from aimass_pipeline.core.specs import UseCaseSpec, load_specs
 from aimass_pipeline.serving.champion import registry_champion, with_retries
+from aimass_pipeline.serving.lifecycle import api_key_id
 from aimass_pipeline.serving.schema import BentoArgs
 from aimass_pipeline.settings import ServingSettings
 
@@ -108,6 +109,7 @@ def prediction_logger(
         flush_interval_s=settings.flush_s,
         storage_options=settings.storage_options,
         on_dropped=on_dropped,
+        api_key_id=api_key_id(settings.api_key),
     )
     # on_shutdown is the normal path; atexit covers an interpreter exit that skips it. close() is
     # idempotent.

@@ -100,6 +100,11 @@ class Settings:
         return broken
 
     @property
+    def audit_pg_url(self) -> str | None:
+        """prod: the instance's PostgreSQL database, where the audit trail keeps its second copy."""
+        return f"{self.pg.url}/{self.pg.dagster_db}" if self.pg is not None else None
+
+    @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 

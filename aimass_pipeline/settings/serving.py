@@ -41,6 +41,7 @@ class ServingSettings:
     max_body_bytes: int
     signing_key: str | None
     compiled: bool = True  # serve the champion compiled into one ONNX graph when it compiles and agrees
+    audit_pg_url: str | None = None  # prod: where the audit trail's second copy lives (the service's swaps)
 
 
 def load_serving_settings() -> ServingSettings:
@@ -64,4 +65,22 @@ def load_serving_settings() -> ServingSettings:
         max_body_bytes=int(os.environ.get("AIMASS_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES),
         signing_key=os.environ.get("AIMASS_SIGNING_KEY") or None,
         compiled=os.environ.get("AIMASS_SERVE_COMPILED", "").strip().lower() != "off",
+        audit_pg_url=_audit_pg_url(),
     )
+
+
+def _audit_pg_url() -> str | None:
+    """Under prod with the instance's database named (``AIMASS_PG_*``): the audit trail's PostgreSQL copy."""
+    from urllib.parse import quote
+
+    env = os.environ
+    if (
+        env.get("AIMASS_ENV") != "prod"
+        or not env.get("AIMASS_PG_USER")
+        or not env.get("AIMASS_PG_DAGSTER_DB")
+    ):
+        return None
+    password = env.get("AIMASS_PG_PASSWORD", "")
+    auth = quote(env["AIMASS_PG_USER"], safe="") + (f":{quote(password, safe='')}" if password else "")
+    host, port = env.get("AIMASS_PG_HOST", "127.0.0.1"), env.get("AIMASS_PG_PORT", "5432")
+    return f"postgresql://{auth}@{host}:{port}/{env['AIMASS_PG_DAGSTER_DB']}"

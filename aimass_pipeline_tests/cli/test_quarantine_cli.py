@@ -1,3 +1,4 @@
+import getpass
 import json
 import subprocess
 from pathlib import Path
@@ -7,7 +8,9 @@ import pytest
 
 from aimass_pipeline.collection.ingestion.stream import ingest_file
 from aimass_pipeline.collection.quarantine import check_name, quarantine
+from aimass_pipeline.core import audit
 from aimass_pipeline.core.errors import DataContractError
+from aimass_pipeline.core.lake import Lake
 from aimass_pipeline_tests.conftest import AIMASS, CREDIT_RISK, ROOT, env_for
 
 
@@ -56,6 +59,12 @@ def test_list_as_json_and_retry(tmp_path: Path, credit_frame: pd.DataFrame) -> N
     assert retried.returncode == 0, retried.stderr
     assert (home / "landing" / "credit_risk" / "März batch.csv").is_file() and not moved.exists()
     assert json.loads(_aimass(home, "quarantine", "list", "--json").stdout) == []
+    [event] = [
+        e
+        for e in audit.read(Lake(str(home / "lake")), "credit_risk")
+        if e["action"] == audit.QUARANTINE_RETRY
+    ]
+    assert event["evidence"]["file"] == "März batch.csv" and event["who"] == getpass.getuser()
 
     again = _aimass(home, "quarantine", "retry", "credit_risk", "März batch.csv")
     assert again.returncode != 0 and "no quarantined file" in again.stderr

@@ -112,3 +112,26 @@ def test_trace_of_an_unknown_prediction_exits_1_with_a_message(
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"no prediction '{'0' * 32}'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_trace_still_answers_for_a_retired_use_case(
+    lifecycle_home: Path, served_prediction: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster import instance_for_test
+
+    from aimass_pipeline.cli.retire import retire, unretire
+    from aimass_pipeline.orchestration.retirement import loaded_repository
+
+    settings = _settings(lifecycle_home, monkeypatch)
+    prediction_id = served_prediction["predictions"][0]["prediction_id"]
+    module = "aimass_pipeline_tests.cli.retire_defs"
+    with instance_for_test() as instance, loaded_repository(instance, module=module) as repo:
+        retire(settings, USE_CASE, "trace test", instance, repo)
+        try:
+            result = _trace(lifecycle_home, prediction_id, "--json")
+        finally:
+            unretire(settings, USE_CASE, "trace test done", instance, repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lineage = json.loads(result.stdout)
+    assert (lineage["use_case"], lineage["prediction_id"]) == (USE_CASE, prediction_id)
+    assert lineage["model_version"] == served_prediction["model_version"]

@@ -17,7 +17,9 @@ def test_concurrent_events_are_all_kept_in_time_order(tmp_path):
     with ThreadPoolExecutor(8) as pool:
         list(
             pool.map(
-                lambda i: audit.record(lake, action=audit.PROMOTE, use_case="uc", evidence={"i": i}, who="op"),
+                lambda i: audit.record(
+                    lake, action=audit.PROMOTE, use_case="uc", evidence={"i": i}, who="op"
+                ),
                 range(64),
             )
         )
@@ -29,10 +31,14 @@ def test_concurrent_events_are_all_kept_in_time_order(tmp_path):
 
 def test_read_until_answers_what_was_known_at_a_time(tmp_path):
     lake = Lake(str(tmp_path))
-    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     for hours, version in ((0, "1"), (2, "2"), (4, "1")):
         audit.record(
-            lake, action=audit.PROMOTE, use_case="uc", evidence={"version": version}, at=t0 + dt.timedelta(hours=hours)
+            lake,
+            action=audit.PROMOTE,
+            use_case="uc",
+            evidence={"version": version},
+            at=t0 + dt.timedelta(hours=hours),
         )
     known = audit.read(lake, "uc", until=t0 + dt.timedelta(hours=3))
     assert [e["evidence"]["version"] for e in known] == ["1", "2"]

@@ -34,6 +34,13 @@ def _read(lake: Path) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
 
 
+def test_every_row_carries_the_api_key_id_given(tmp_path: Path) -> None:
+    logger = PredictionLogger(str(tmp_path), USE_CASE, start=False, api_key_id="sha256:0123456789ab")
+    logger.log(*_request(2), model_name="m", model_version="7", request_id="r1")
+    logger.flush()
+    assert _read(tmp_path)["api_key_id"].tolist() == ["sha256:0123456789ab"] * 2
+
+
 def test_flush_writes_one_row_per_prediction(tmp_path: Path) -> None:
     logger = PredictionLogger(str(tmp_path), USE_CASE, start=False)
     logger.log(*_request(3), model_name="m", model_version="7", request_id="r1")
@@ -45,7 +52,8 @@ def test_flush_writes_one_row_per_prediction(tmp_path: Path) -> None:
     assert len(files) == 1
     date, hour = files[0].parent.parent.name, files[0].parent.name
     frame = pd.read_parquet(files[0])
-    assert list(frame.columns) == list(COLUMNS)
+    assert list(frame.columns) == [*COLUMNS, "api_key_id"]
+    assert frame["api_key_id"].isna().all(), "no API key, no id"
     assert list(frame["prediction_id"]) == [f"p{i}" for i in range(5)]
     assert list(frame["request_id"]) == ["r1"] * 3 + ["r2"] * 2
     assert set(frame["model_version"]) == {"7"}

@@ -4,6 +4,7 @@ the selection rows, and a genuinely better second model promoted by the gate at 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import mlflow
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from dagster import DagsterInstance, SourceAsset, materialize
 from mlflow.tracking import MlflowClient
 
+from aimass_pipeline.core import audit
 from aimass_pipeline.core.contracts import Column, Contract
 from aimass_pipeline.core.lake import Lake
 from aimass_pipeline.core.lineage import code_version
@@ -164,6 +166,11 @@ def test_a_better_second_model_passes_the_real_gate(
     assert str(champion_version(client, UC.name).version) == champion["version"] == "2"
     # The version carries the contract it was trained under.
     assert version_contract(client.get_model_version(UC.name, "2").tags) == CREDIT_RISK
+    # The decision and its figures are on the audit trail: `aimass history --at` answers why v2 is champion.
+    [gate] = [e for e in audit.read(Lake(settings.lake_url), UC.name) if e["action"] == audit.GATE]
+    assert (gate["who"], gate["evidence"]["version"], gate["evidence"]["replaced"]) == ("gate", "2", "1")
+    assert gate["evidence"]["p_value"] == decision["p_value"] and gate["evidence"]["promote"] is True
+    assert audit.champion_at([gate], dt.datetime.now(dt.UTC))["version"] == "2"
 
 
 ADDED = dataclasses.replace(

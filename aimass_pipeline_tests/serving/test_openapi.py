@@ -148,7 +148,7 @@ def test_schemathesis_with_every_check_finds_nothing(live: str, tmp_path: Path) 
 def test_a_text_is_scored_as_in_process_and_bad_text_is_refused(
     live: str, request: pytest.FixtureRequest
 ) -> None:
-    if "health_breaches" not in request.node.callspec.id:
+    if request.node.callspec.params["live"] != "health_breaches":
         pytest.skip("a text use case only")
     texts = [
         "Acme Billing Services LLC. A business associate's server was hacked and claims data exposed.",
@@ -177,3 +177,53 @@ def test_a_text_is_scored_as_in_process_and_bad_text_is_refused(
     invalid = b'{"records": [{"report": "caf\xe9"}]}'
     headers = key | {"content-type": "application/json"}
     assert requests.post(f"{live}/predict", data=invalid, headers=headers, timeout=30).status_code == 400
+
+
+def test_an_uploaded_png_is_scored_as_its_pixel_record(live: str, request: pytest.FixtureRequest) -> None:
+    """/predict_image on the digits server: multipart and base64 JSON give what /predict gives for the record
+    the PNG decodes to (decoded in process as landing decodes it), and the limits answer 413 / 415 / 422."""
+    if request.node.callspec.params["live"] != "digits":
+        pytest.skip("only the digits contract is an image")
+    import base64
+
+    from aimass_pipeline.core.images import decode, encode_png, image_spec_of
+    from aimass_pipeline_tests.collection.test_image_archive import bomb_png
+
+    contract = load_specs()["digits"].contract
+    spec = image_spec_of(contract)
+    png = encode_png(np.random.default_rng(3).integers(0, 17, size=(8, 8)), spec)
+    key = {"X-API-Key": API_KEY}
+    record = dict(zip(contract.feature_names, decode(png, spec).astype(int).tolist(), strict=True))
+    expected = requests.post(f"{live}/predict", json={"records": [record]}, headers=key, timeout=30)
+    assert expected.status_code == 200, expected.text
+    want = expected.json()["predictions"][0]["probabilities"]
+    # In process: the champion the server loaded, on the record the PNG decodes to.
+    model = mlflow.sklearn.load_model("models:/digits@champion")
+    import pandas as pd
+
+    in_process = model.predict_proba(pd.DataFrame([record], dtype=float))[0]
+    assert max(abs(want[c] - p) for c, p in zip(contract.classes, in_process, strict=True)) <= 1e-6
+    answers = (
+        requests.post(
+            f"{live}/predict_image", files={"image": ("x.png", png, "image/png")}, headers=key, timeout=30
+        ),
+        requests.post(
+            f"{live}/predict_image", json={"image": base64.b64encode(png).decode()}, headers=key, timeout=30
+        ),
+    )
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        got = answer.json()["predictions"][0]["probabilities"]
+        assert max(abs(got[c] - want[c]) for c in want) <= 1e-6
+    refused = {
+        "not an image": (415, {"data": b"x", "headers": {**key, "content-type": "text/plain"}}),
+        "text as png": (422, {"files": {"image": ("x.png", b"hello", "image/png")}, "headers": key}),
+        "no image field": (422, {"json": {"picture": "AAAA"}, "headers": key}),
+        "bomb": (422, {"files": {"image": ("x.png", bomb_png(), "image/png")}, "headers": key}),
+        "bad base64": (422, {"json": {"image": "not base64!"}, "headers": key}),
+        "over the body limit": (413, {"files": {"image": ("x.png", b"\0" * (33 << 20))}, "headers": key}),
+    }
+    for name, (status, kwargs) in refused.items():
+        answer = requests.post(f"{live}/predict_image", timeout=60, **kwargs)
+        assert answer.status_code == status, (name, answer.status_code, answer.text[:300])
+    assert requests.post(f"{live}/predict_image", json={"image": "AAAA"}, timeout=30).status_code == 401

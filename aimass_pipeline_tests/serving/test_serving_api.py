@@ -22,6 +22,8 @@ from mlflow import MlflowClient
 from schemathesis import GenerationMode
 
 from aimass_pipeline.cli.serve import serve_command
+from aimass_pipeline.core import audit
+from aimass_pipeline.core.lake import Lake
 from aimass_pipeline.core.processes import reset_signals
 from aimass_pipeline.core.registry import promote, rollback
 from aimass_pipeline.deployment.bento import build_champion_bento
@@ -264,6 +266,10 @@ def test_a_promotion_and_a_rollback_reach_the_service_under_load_without_a_faile
         assert len(versions) > 10, load.path
     # Within one poll interval plus the load, with room for a busy machine.
     assert to_new < POLL_S + 10 and to_old < POLL_S + 10, (to_new, to_old)
+    # Each worker's swaps are on the audit trail (the service runs one worker here).
+    swaps = [e for e in audit.read(Lake(served.settings.lake_url), USE_CASE) if e["action"] == audit.SWAP]
+    assert [(e["evidence"]["from"], e["evidence"]["to"]) for e in swaps][-2:] == [("1", "2"), ("2", "1")]
+    assert all(e["who"].startswith("service@") for e in swaps)
     answers = sum(len(load.answers) for load in loads)
     print(f"swap to v2 after {to_new:.2f} s, back to v1 after {to_old:.2f} s; {answers} answers, 0 failed")
 

@@ -24,7 +24,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from aimass_pipeline.core.retirement import clear_retired, mark_retired
 from aimass_pipeline.deployment.bento import build_champion_bento
+from aimass_pipeline.serving.lifecycle import api_key_id
 from aimass_pipeline.settings import Settings
 from aimass_pipeline_tests.bento_server import bento_server, steady_loads, stop
 from aimass_pipeline_tests.serving.test_bento_service import (
@@ -143,6 +145,9 @@ def test_predictions_are_written_to_the_lake(served: Served) -> None:
     assert json.loads(rows.loc[first_ids[0], "inputs"])["Income"] == VALID["Income"]
     assert json.loads(rows.loc[first_ids[1], "inputs"])["Income"] is None
     assert str(frame["ts"].dt.tz) == "UTC"
+    # The key's id, never the key, with every prediction.
+    assert set(rows["api_key_id"]) == {api_key_id(API_KEY)}
+    assert API_KEY not in frame.to_csv()
     assert (pd.Timestamp.now(tz="UTC") - rows["ts"]).max() < pd.Timedelta(minutes=5)
 
 
@@ -201,6 +206,30 @@ def test_predict_with_the_key_is_200(served: Served, headers: dict[str, str]) ->
     body = _predict(served, [VALID], headers=headers)
 
     assert len(body["predictions"]) == 1
+
+
+def _status_within(served: Served, status: int, timeout_s: float = 10.0) -> requests.Response:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = requests.post(f"{served.url}/predict", json={"records": [VALID]}, headers=AUTH, timeout=30)
+        if response.status_code == status or time.monotonic() > deadline:
+            return response
+        time.sleep(0.2)
+
+
+def test_a_retired_use_case_answers_410_and_serves_again_once_unretired(served: Served) -> None:
+    record = {"use_case": USE_CASE, "retired_at": "2026-12-06T16:00:00+00:00", "reason": "product withdrawn"}
+    mark_retired(str(served.lake), {}, USE_CASE, record)
+    try:
+        gone = _status_within(served, 410)
+        assert gone.status_code == 410, gone.text
+        assert gone.json()["use_case"] == USE_CASE
+        assert "retired" in gone.json()["error"] and "product withdrawn" in gone.json()["error"]
+        assert requests.get(f"{served.url}/readyz", timeout=10).status_code == 200  # probes still answer
+    finally:
+        clear_retired(str(served.lake), {}, USE_CASE)
+    back = _status_within(served, 200)
+    assert back.status_code == 200, back.text
 
 
 def test_probes_and_metrics_need_no_key(served: Served) -> None:

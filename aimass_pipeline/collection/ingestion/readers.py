@@ -16,7 +16,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
+from aimass_pipeline.collection.ingestion.image_archive import read_archive
 from aimass_pipeline.collection.ingestion.source import (
+    ARCHIVE_SUFFIXES,
     BLOCK,
     NULL_TEXT,
     Source,
@@ -213,7 +215,19 @@ def _jsonl_chunks(source: Source, contract: Contract, chunk_rows: int) -> Iterat
     check_header(source, sorted(seen), contract, line=None)
 
 
-def read_chunks(source: Source, contract: Contract, chunk_rows: int) -> Iterator[pa.Table]:
+def read_chunks(
+    source: Source,
+    contract: Contract,
+    chunk_rows: int,
+    refused: list | None = None,
+    images: list | None = None,
+) -> Iterator[pa.Table]:
+    """For an archive of images (ingestion.image_archive), ``refused`` collects the images refused one by
+    one and ``images`` the lineage of those accepted."""
+    if source.suffix in ARCHIVE_SUFFIXES:
+        return read_archive(
+            source, contract, [] if refused is None else refused, [] if images is None else images
+        )
     if source.suffix == ".parquet":
         return _parquet_chunks(source, contract, chunk_rows)
     if source.suffix == ".jsonl":

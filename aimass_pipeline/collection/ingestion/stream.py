@@ -51,6 +51,8 @@ class IngestReport:
     rejects_by_rule: dict[str, int] = field(default_factory=dict)
     bytes_read: int = 0
     seconds: float = 0.0
+    refused: list = field(default_factory=list)  # images of an archive refused alone (RefusedMember)
+    images: list = field(default_factory=list)  # accepted images: key, archive, member, sha256
 
     @property
     def reject_share(self) -> float:
@@ -67,6 +69,7 @@ class IngestReport:
             "bytes_read": self.bytes_read,
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows_read / self.seconds) if self.seconds else 0,
+            **({"images_refused": [r.as_metadata() for r in self.refused]} if self.refused else {}),
         }
 
 
@@ -219,7 +222,7 @@ def ingest_file(
         )
         writers.append(rejects)
         keys, tally = KeyIndex(), _Tally()
-        for chunk in read_chunks(source, contract, chunk_rows):
+        for chunk in read_chunks(source, contract, chunk_rows, report.refused, report.images):
             found = violations(chunk, contract, keys)
             bad = np.logical_or.reduce([v.mask for v in found]) if found else np.zeros(chunk.num_rows, bool)
             report.rows_read += chunk.num_rows
