@@ -75,6 +75,7 @@ class UseCase:
             categorical=self.contract.categorical_features,
             image_shape=tuple(image.shape) if image else None,
             derive_ratios=self.spec.data.derive_ratios,
+            text=self.contract.text_features,
         )
 
     def key(self, name: str) -> AssetKey:

@@ -181,9 +181,10 @@ class ChampionService:
         numeric = CONTRACT.numeric_features
         values = np.array([[row[name] for name in numeric] for row in rows], dtype=float)
         frame = pd.DataFrame(values.reshape(len(rows), len(numeric)), columns=numeric)
-        for name in CONTRACT.categorical_features:
+        objects = [*CONTRACT.categorical_features, *CONTRACT.text_features]
+        for name in objects:
             frame[name] = pd.Series([row[name] for row in rows], dtype=object)
-        return frame[CONTRACT.feature_names] if CONTRACT.categorical_features else frame
+        return frame[CONTRACT.feature_names] if objects else frame
 
     def _score(
         self, served: ServedModel, rows: list[dict[str, Any]], request_id: str, role: str = "served"
