@@ -26,6 +26,8 @@ from aimass_pipeline.orchestration.resources import (
 from aimass_pipeline.orchestration.spec_errors import build_spec_error_asset
 from aimass_pipeline.orchestration.use_case import UseCase
 from aimass_pipeline.preprocessing.assets import build_preprocessing
+from aimass_pipeline.rollout.assets import build_rollout
+from aimass_pipeline.rollout.sensors import build_canary_sensor
 from aimass_pipeline.settings import load_settings
 from aimass_pipeline.training.assets import build_training
 from aimass_pipeline.transformation.assets import build_transformation, build_warehouse_models
@@ -46,6 +48,7 @@ STAGES = (
     build_reference,
     build_deployment,
     build_monitoring,
+    build_rollout,
 )
 
 
@@ -85,7 +88,7 @@ def build_definitions(
         job = build_lifecycle_job(uc)
         monitoring_job = build_monitoring_job(uc)
         jobs.extend([job, build_retrain_job(uc), monitoring_job])
-        sensors.extend([build_landing_sensor(uc, job), build_drift_sensor(uc)])
+        sensors.extend([build_landing_sensor(uc, job), build_drift_sensor(uc), build_canary_sensor(uc)])
         schedules.append(build_monitoring_schedule(uc, monitoring_job))
     return Definitions(
         assets=assets,

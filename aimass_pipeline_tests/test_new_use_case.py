@@ -112,7 +112,9 @@ def test_a_use_case_defined_twice_is_refused(tmp_path: Path) -> None:
 
 def test_shipped_specs_load() -> None:
     specs = load_specs()
-    assert set(specs) == {"credit_risk", "breast_cancer", "digits"}
+    assert set(specs) == {"credit_risk", "breast_cancer", "digits", "health_breaches"}
+    text = specs["health_breaches"].contract.column("report")
+    assert (text.kind, text.max, text.scrub) == ("text", 20_000, True)
     assert specs["digits"].contract.feature_names[:2] == ["pixel_0_0", "pixel_0_1"]
     assert len(specs["digits"].contract.features) == 64
     assert specs["credit_risk"].budget("random_forest") == (4, 90.0)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from aimass_pipeline.analysis.profile_changes import category_sketch, numeric_sketch
+from aimass_pipeline.analysis.text_profile import text_markdown, text_sketch
 from aimass_pipeline.core.contracts import Contract
 
 MAX_PLOTTED = 16
@@ -35,6 +36,8 @@ def typed_batch(raw: pd.DataFrame, contract: Contract, label_col: str) -> tuple[
             values = text.str.lower()
             invalid[col.name] = int((values.notna() & ~values.isin(col.categories)).sum())
             out[col.name] = values.astype(object).where(values.notna(), None)
+        elif col.kind == "text":
+            out[col.name] = raw[col.name].astype(object).where(raw[col.name].notna(), None)
         else:
             values = pd.to_numeric(text, errors="coerce").astype("float64")
             invalid[col.name] = int((text.notna() & values.isna()).sum())
@@ -66,6 +69,7 @@ def profile_table(
         raise ValueError(f"cannot profile an empty table ({name or contract.use_case})")
     missing = {c: int(frame[c].isna().sum()) for c in contract.feature_names}
     ref_numeric = reference["sketch"]["numeric"] if reference else {}
+    ref_text = reference["sketch"].get("text", {}) if reference else {}
     numeric = frame[contract.numeric_features].astype("float64")
     labels = frame[label_col].astype("float64")
     counts = labels.dropna().astype(int).value_counts().sort_index()
@@ -84,7 +88,7 @@ def profile_table(
         "unlabelled_rows": len(frame) - known,
         "class_counts": {contract.classes[int(k)]: int(v) for k, v in counts.items()},
         "class_balance": balance,
-        "numeric_summary": numeric.describe().T.round(3),
+        "numeric_summary": numeric.describe().T.round(3) if len(numeric.columns) else pd.DataFrame(),
         "categorical_levels": {
             c: {str(k): int(v) for k, v in frame[c].value_counts(dropna=False).items()}
             for c in contract.categorical_features
@@ -94,6 +98,7 @@ def profile_table(
         "sketch": {
             "numeric": {c: numeric_sketch(numeric[c], ref_numeric.get(c)) for c in contract.numeric_features},
             "categorical": {c: category_sketch(frame[c]) for c in contract.categorical_features},
+            "text": {c: text_sketch(frame[c], ref_text.get(c)) for c in contract.text_features},
         },
     }
 
@@ -117,7 +122,10 @@ def profile_markdown(profile: dict) -> str:
     if profile["top_correlated_pairs"]:
         lines += ["", "| feature pair | r |", "|---|---|"]
         lines += [f"| {p['a']} × {p['b']} | {p['r']} |" for p in profile["top_correlated_pairs"]]
-    lines += ["", profile["numeric_summary"].to_markdown()]
+    if profile["sketch"].get("text"):
+        lines.append(text_markdown(profile["sketch"]["text"]))
+    if len(profile["numeric_summary"]):
+        lines += ["", profile["numeric_summary"].to_markdown()]
     return "\n".join(lines)
 
 
@@ -138,12 +146,14 @@ def distribution_png(frame: pd.DataFrame, contract: Contract, label_col: str) ->
     import matplotlib.pyplot as plt
 
     numeric = frame[contract.numeric_features].astype("float64")
+    for name in contract.text_features:  # a text's length in characters, the number a text table has
+        numeric[f"{name} (characters)"] = frame[name].str.len().astype("float64")
     strength = numeric.corrwith(frame[label_col].astype(float)).abs().fillna(0.0)
     names = list(strength.sort_values(ascending=False).index[:MAX_PLOTTED])
     cols = 4
     rows = -(-len(names) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.4 * rows), dpi=80, squeeze=False)
-    groups = list(frame.groupby(label_col))
+    groups = list(numeric.assign(**{label_col: frame[label_col]}).groupby(label_col))
     for ax, name in zip(axes.flat, names, strict=False):
         for label, group in groups[:10]:
             values = group[name].astype(float).dropna()
@@ -172,6 +182,8 @@ def correlation_png(frame: pd.DataFrame, contract: Contract) -> bytes:
     import matplotlib.pyplot as plt
 
     corr = frame[contract.numeric_features].astype("float64").corr().fillna(0.0)
+    if corr.empty:  # a table of text alone: nothing to correlate, an empty map says so
+        corr = pd.DataFrame([[0.0]], index=["(no numeric features)"], columns=["(no numeric features)"])
     size = min(10.0, 2.0 + 0.25 * len(corr))
     fig, ax = plt.subplots(figsize=(size, size * 0.85), dpi=80)
     image = ax.imshow(corr.to_numpy(), cmap="coolwarm", vmin=-1, vmax=1)

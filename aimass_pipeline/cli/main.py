@@ -8,6 +8,7 @@ import sys
 
 from aimass_pipeline.cli.erase import add_erase_parser
 from aimass_pipeline.cli.retire import add_retire_parsers
+from aimass_pipeline.cli.rollout import add_rollout_parsers
 from aimass_pipeline.cli.worker import add_worker_parser
 
 # Parse first, import the command's module after: `aimass --help` and the read-only commands must not pay
@@ -27,6 +28,8 @@ _COMMANDS = {
     "cmd_unretire": "retire",
     "cmd_up": "up",
     "cmd_worker": "worker",
+    "cmd_shadow": "rollout",
+    "cmd_canary": "rollout",
     "cmd_erase": "erase",
 }
 
@@ -145,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_worker_parser(sub)
     add_erase_parser(sub)
     add_retire_parsers(sub)
+    add_rollout_parsers(sub)
     return parser
 
 

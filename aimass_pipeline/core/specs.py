@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from aimass_pipeline.core.contracts import Column, Contract
 from aimass_pipeline.core.pii import PiiSpec
 from aimass_pipeline.core.rules import declaration_problems
+from aimass_pipeline.core.text_contract import TextSpec
 
 PACKAGED_SPECS = Path(__file__).resolve().parent.parent / "specs"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
@@ -24,7 +25,7 @@ class _Strict(BaseModel):
 
 class ColumnSpec(_Strict):
     name: str
-    kind: Literal["int", "float", "category"]
+    kind: Literal["int", "float", "category", "text"]
     nullable: bool = True
     min: float | None = None
     max: float | None = None
@@ -78,6 +79,7 @@ class DataSpec(_Strict):
     model_table: str | None = None
     columns: list[ColumnSpec] = []
     image: ImageSpec | None = None
+    text: TextSpec | None = None
     derive_ratios: bool = False
     seed_source: str | None = None
     # Rows breaking a row-level rule go to the rejects table while their share of a file stays at or below
@@ -111,7 +113,13 @@ class DataSpec(_Strict):
         return self.model_table or f"{self.entity}_features"
 
     def all_columns(self) -> list[ColumnSpec]:
-        return [*self.columns, *(self.image.columns() if self.image else [])]
+        text = self.text
+        typed = (
+            [ColumnSpec(name=text.column, kind="text", nullable=text.nullable, max=text.max_chars)]
+            if text
+            else []
+        )
+        return [*self.columns, *(self.image.columns() if self.image else []), *typed]
 
 
 class SearchParam(_Strict):
@@ -208,6 +216,7 @@ class UseCaseSpec(_Strict):
 
     @property
     def contract(self) -> Contract:
+        scrub = self.data.text is not None and self.data.text.pii == "scrub"
         return Contract(
             use_case=self.name,
             key=self.data.key,
@@ -217,7 +226,9 @@ class UseCaseSpec(_Strict):
             max_reject_share=self.data.max_reject_share,
             pii=self.data.pii,
             features=tuple(
-                Column(c.name, c.kind, c.nullable, c.min, c.max, tuple(c.categories))
+                Column(
+                    c.name, c.kind, c.nullable, c.min, c.max, tuple(c.categories), scrub and c.kind == "text"
+                )
                 for c in self.data.all_columns()
             ),
         )

@@ -18,6 +18,7 @@ from aimass_pipeline.core.rules import (
     NUMBER,
     REQUIRED,
     TARGET,
+    TEXT_LENGTH,
     WHOLE,
     Rule,
     bounds,
@@ -97,7 +98,14 @@ def _rule_expectations(gxe: ModuleType, rule: Rule, contract: Contract) -> list:
     if rule.kind == CATEGORY:
         return [gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(rule.vocabulary.declared))]
     if rule.kind == REQUIRED:
+        if contract.column(column).kind == "text":  # a blank text is missing (core.row_rules)
+            return [
+                gxe.ExpectColumnValuesToNotBeNull(column=column),
+                gxe.ExpectColumnValuesToNotMatchRegex(column=column, regex=r"\A\s*\Z"),
+            ]
         return [gxe.ExpectColumnValuesToNotBeNull(column=column)]
+    if rule.kind == TEXT_LENGTH:
+        return [gxe.ExpectColumnValueLengthsToBeBetween(column=column, max_value=int(rule.bound))]
     if rule.kind == TARGET:
         return [
             gxe.ExpectColumnValuesToNotBeNull(column=column),

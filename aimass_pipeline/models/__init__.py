@@ -5,17 +5,27 @@ from __future__ import annotations
 from aimass_pipeline.models.base import (
     IMAGE,
     TABULAR,
+    TEXT,
     FeatureLayout,
     ModelFamily,
     suggest_from_space,
     validate_space,
 )
 from aimass_pipeline.models.sklearn_families import LogRegFamily, RandomForestFamily, XGBoostFamily
+from aimass_pipeline.models.text_families import TextLogRegFamily, TorchTextFamily
 from aimass_pipeline.models.torch_families import TorchCNNFamily, TorchMLPFamily
 
 FAMILIES: dict[str, ModelFamily] = {
     family.name: family
-    for family in (LogRegFamily(), RandomForestFamily(), XGBoostFamily(), TorchMLPFamily(), TorchCNNFamily())
+    for family in (
+        LogRegFamily(),
+        RandomForestFamily(),
+        XGBoostFamily(),
+        TorchMLPFamily(),
+        TorchCNNFamily(),
+        TextLogRegFamily(),
+        TorchTextFamily(),
+    )
 }
 
 # The one list of types skops may build when a model is loaded, whatever its MLmodel file asks for.
@@ -45,6 +55,7 @@ __all__ = [
     "SKOPS_TRUSTED_TYPES",
     "IMAGE",
     "TABULAR",
+    "TEXT",
     "FeatureLayout",
     "UnknownFamilyError",
     "ModelFamily",

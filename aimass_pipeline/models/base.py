@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 TABULAR = "tabular"
 IMAGE = "image"
+TEXT = "text"
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class FeatureLayout:
     image_shape: tuple[int, int] | None = None
     # credit_risk computes its ratio features inside the model so serving derives them from a raw request.
     derive_ratios: bool = False
+    text: list[str] = field(default_factory=list)  # free-text columns, featurised inside the model
 
     def __post_init__(self) -> None:
         if self.image_shape is None:
@@ -38,11 +40,13 @@ class FeatureLayout:
 
     @property
     def kind(self) -> str:
-        return TABULAR if self.image_shape is None else IMAGE
+        if self.image_shape is not None:
+            return IMAGE
+        return TEXT if self.text else TABULAR
 
     @property
     def columns(self) -> list[str]:
-        return [*self.numeric, *self.categorical]
+        return [*self.numeric, *self.categorical, *self.text]
 
 
 @runtime_checkable
@@ -95,7 +99,7 @@ class FamilyBase(ABC):
             )
         if n_classes < 2:
             raise ValueError(f"n_classes must be at least 2, got {n_classes}")
-        if not layout.numeric and not layout.categorical:
+        if not layout.columns:
             raise ValueError("the feature layout has no columns")
 
     def _check_names(self, given: dict[str, Any], what: str) -> None:

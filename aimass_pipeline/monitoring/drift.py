@@ -169,6 +169,7 @@ def feature_drift(
     psi_threshold: float,
     alpha: float,
     drifted_share: float,
+    text: tuple[str, ...] | list[str] = (),
 ) -> DriftReport:
     """A feature drifts when its PSI exceeds the threshold and its test rejects equality at ``alpha``:
     PSI alone is noisy on small windows, the tests alone flag negligible shifts on large ones."""
@@ -176,6 +177,13 @@ def feature_drift(
     _require(current, [*numeric, *categorical], "current window")
     rows = [compare_numeric(c, reference[c], current[c], psi_threshold, alpha) for c in numeric]
     rows += [compare_categorical(c, reference[c], current[c], psi_threshold, alpha) for c in categorical]
+    if text:
+        from aimass_pipeline.monitoring.text_drift import compare_text
+
+        _require(reference, list(text), "reference")
+        for c in text:
+            psi, oov, drifted = compare_text(reference[c], current[c], psi_threshold, psi_from_counts)
+            rows.append(FeatureDrift(c, "text", psi, "OOV share", oov, float("nan"), drifted))
     report = DriftReport("feature drift", len(reference), len(current), rows)
     share = report.drifted_share
     recommended = share >= drifted_share

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from aimass_pipeline.monitoring.drift import DriftReport, categorical_counts
+from aimass_pipeline.monitoring.text_drift import term_counts
 
 
 def drift_png(reference: pd.DataFrame, current: pd.DataFrame, report: DriftReport, top: int = 6) -> bytes:
@@ -30,7 +31,8 @@ def drift_png(reference: pd.DataFrame, current: pd.DataFrame, report: DriftRepor
             ax.hist(ref, bins=30, range=span, alpha=0.5, density=True, label="reference")
             ax.hist(cur, bins=30, range=span, alpha=0.5, density=True, label="current")
         else:
-            levels, ref_counts, cur_counts = categorical_counts(ref, cur)
+            counts = term_counts if row.kind == "text" else categorical_counts
+            levels, ref_counts, cur_counts = counts(ref, cur)
             x = np.arange(len(levels))
             ax.bar(x - 0.2, ref_counts / max(ref_counts.sum(), 1), 0.4, label="reference")
             ax.bar(x + 0.2, cur_counts / max(cur_counts.sum(), 1), 0.4, label="current")

@@ -61,6 +61,7 @@ def compare_features(
         psi_threshold=monitoring.psi_threshold,
         alpha=monitoring.ks_alpha,
         drifted_share=monitoring.drifted_feature_share,
+        text=contract.text_features,
     )
     return report, drift_png(reference.features, features, report), reference.features_uri
 

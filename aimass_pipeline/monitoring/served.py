@@ -58,7 +58,9 @@ def predictions_by_id(fs: Any, root: str, use_case: str, ids: Iterable[str]) -> 
         return _empty()
     # pyarrow skips dot-files (a local flush still being written) by default.
     dataset = ds.dataset(base, filesystem=fs, format="parquet")
-    table = dataset.to_table(columns=list(COLUMNS), filter=ds.field("prediction_id").isin(wanted))
+    # Parts written before a column existed (role) lack it: read what the dataset has.
+    columns = [name for name in COLUMNS if name in dataset.schema.names]
+    table = dataset.to_table(columns=columns, filter=ds.field("prediction_id").isin(wanted))
     if not table.num_rows:
         return _empty()
     return _one_per_id(table.to_pandas())

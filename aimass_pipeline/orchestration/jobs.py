@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from aimass_pipeline.orchestration.executor import WorkerRunResult, lifecycle_executor
-from aimass_pipeline.orchestration.use_case import MONITORING_GROUP, USE_CASE_TAG, UseCase
+from aimass_pipeline.orchestration.use_case import MONITORING_GROUP, ROLLOUT_GROUP, USE_CASE_TAG, UseCase
 from aimass_pipeline.settings.scale import load_scale_settings
 
 # Where a Celery worker rebuilds a job by name: the code location module (it builds the same definitions
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 
 def _use_case_assets(uc: UseCase) -> AssetSelection:
-    return AssetSelection.key_prefixes([uc.name]) - AssetSelection.groups(MONITORING_GROUP)
+    return AssetSelection.key_prefixes([uc.name]) - AssetSelection.groups(MONITORING_GROUP, ROLLOUT_GROUP)
 
 
 def _batch_partitioned(uc: UseCase) -> AssetSelection:

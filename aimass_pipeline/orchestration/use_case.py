@@ -12,6 +12,8 @@ from aimass_pipeline.models.base import FeatureLayout
 LABEL = "label"
 # Monitoring assets watch the served model on their own schedule; a data batch must not run them.
 MONITORING_GROUP = "monitoring"
+# Shadow and canary reports: materialised by the canary sensor, never by a lifecycle run.
+ROLLOUT_GROUP = "rollout"
 # Every run of a use case carries it: the run queue's per-use-case limit and `aimass status` read it.
 USE_CASE_TAG = "aimass/use_case"
 
@@ -73,6 +75,7 @@ class UseCase:
             categorical=self.contract.categorical_features,
             image_shape=tuple(image.shape) if image else None,
             derive_ratios=self.spec.data.derive_ratios,
+            text=self.contract.text_features,
         )
 
     def key(self, name: str) -> AssetKey:

@@ -28,6 +28,11 @@ def contract_rows(contract: Contract, n: int = CHECK_ROWS, seed: int = 0) -> pd.
     for col in contract.features:
         if col.kind == "category":
             values: np.ndarray = rng.choice(np.array(col.categories, dtype=object), n)
+        elif col.kind == "text":  # a few words, some a model never saw
+            words = np.array(
+                ["patient", "records", "laptop", "stolen", "billing", "zqx", "server"], dtype=object
+            )
+            values = np.array([" ".join(rng.choice(words, 1 + i % 12)) for i in range(n)], dtype=object)
         else:
             low = col.min if col.min is not None else -1_000.0
             high = col.max if col.max is not None else low + 2_000.0
@@ -40,12 +45,12 @@ def contract_rows(contract: Contract, n: int = CHECK_ROWS, seed: int = 0) -> pd.
             missing = rng.random(n) < 0.1
             values = (
                 np.where(missing, None, values)
-                if col.kind == "category"
+                if col.kind in ("category", "text")
                 else np.where(missing, np.nan, values)
             )
         columns[col.name] = values
     frame = pd.DataFrame(columns)[list(contract.feature_names)]
-    return frame.astype({name: object for name in contract.categorical_features})
+    return frame.astype({name: object for name in [*contract.categorical_features, *contract.text_features]})
 
 
 def fastest(model: Any, contract: Contract, features: list[str] | None = None) -> Any:

@@ -20,11 +20,13 @@ from aimass_pipeline.core.rules import (
     MIN,
     NUMBER,
     REQUIRED,
+    TEXT_LENGTH,
     WHOLE,
     Vocabulary,
     column_rules,
     unknown_kind,
 )
+from aimass_pipeline.core.text_contract import normalise, scrub
 
 
 class BentoArgs(BaseModel):
@@ -66,11 +68,21 @@ def _category(vocabulary: Vocabulary) -> Any:
     return Annotated[str, Field(strict=True), AfterValidator(vocabulary.require), WithJsonSchema(schema)]
 
 
+def _text(col: Column, max_chars: float, required: bool) -> Any:
+    # NFC (and the PII scrub) as ingestion stores text, so a served text is featurised as training's was.
+    # The length is that of the text as sent, as the row rules count it and as JSON Schema's maxLength says.
+    prepare = (lambda value: scrub(normalise(value))) if col.scrub else normalise
+    # Required: a blank text is missing (core.row_rules); \S reads the same in JSON Schema and pydantic.
+    limits = Field(strict=True, max_length=int(max_chars), **({"pattern": r"\S"} if required else {}))
+    return Annotated[str, limits, AfterValidator(prepare)]
+
+
 def _field(col: Column) -> tuple[Any, Any]:
     """The field of one feature column: its type from the contract's rules (``core.rules``), and its default."""
     number = whole = required = False
     low = high = 0.0
     vocabulary = None
+    max_chars = None
     for rule in column_rules(col):
         if rule.kind == NUMBER:
             number = True
@@ -84,13 +96,20 @@ def _field(col: Column) -> tuple[Any, Any]:
             vocabulary = rule.vocabulary
         elif rule.kind == REQUIRED:
             required = True
+        elif rule.kind == TEXT_LENGTH:
+            max_chars = rule.bound
         else:
             raise unknown_kind(rule, "the served record model")
-    kind = _number(whole, low, high) if number else _category(vocabulary)
+    if max_chars is not None:
+        kind = _text(col, max_chars, required)
+    else:
+        kind = _number(whole, low, high) if number else _category(vocabulary)
     return (kind, ...) if required else (kind | None, None)
 
 
 def _example_value(col: Column) -> Any:
+    if col.kind == "text":
+        return "A laptop holding patient records was stolen from an employee's car."
     if col.kind == "category":
         return col.categories[0]
     if col.min is not None:

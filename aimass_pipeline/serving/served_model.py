@@ -44,7 +44,7 @@ def record_frame(contract: Contract, records: list[dict[str, Any]]) -> pd.DataFr
     frame = pd.DataFrame(records, columns=contract.feature_names)
     for name in contract.numeric_features:
         frame[name] = pd.to_numeric(frame[name], errors="raise").astype(float)
-    for name in contract.categorical_features:
+    for name in [*contract.categorical_features, *contract.text_features]:
         frame[name] = frame[name].astype(object)
     return frame
 

@@ -35,6 +35,7 @@ from aimass_pipeline.serving.lifecycle import RetiredMiddleware, swap_recorder
 from aimass_pipeline.serving.openapi import OpenApiMiddleware
 from aimass_pipeline.serving.privacy import pii_guard
 from aimass_pipeline.serving.request_limits import RequestGuardMiddleware
+from aimass_pipeline.serving.rollout import close_arms, rollout_arms
 from aimass_pipeline.serving.schema import (
     BatchPrediction,
     BentoArgs,
@@ -145,6 +146,11 @@ class ChampionService:
                 SETTINGS.lake_url, SETTINGS.storage_options, CONTRACT.use_case, SETTINGS.audit_pg_url
             ),
         )
+        # issue 15: shadow and canary versions named in the lake's serving state (serving/arms.py).
+        self.arms = rollout_arms(
+            SETTINGS, CONTRACT.use_case, initial.name, self._prepare, CONTRACT, example_record(CONTRACT)
+        )
+        self.arms.start(self._score)
         if STARTUP.follows_champion:
             self.follower.start()
         else:
@@ -166,6 +172,7 @@ class ChampionService:
     def close(self) -> None:
         # Flushes what is buffered, so a clean stop (SIGTERM) loses no predictions.
         self.follower.stop()
+        close_arms(self.arms)
         self.scoring.shutdown(wait=True)  # requests being scored still reach the prediction log
         if self.prediction_log is not None:
             self.prediction_log.close()
@@ -176,12 +183,13 @@ class ChampionService:
         numeric = CONTRACT.numeric_features
         values = np.array([[row[name] for name in numeric] for row in rows], dtype=float)
         frame = pd.DataFrame(values.reshape(len(rows), len(numeric)), columns=numeric)
-        for name in CONTRACT.categorical_features:
+        objects = [*CONTRACT.categorical_features, *CONTRACT.text_features]
+        for name in objects:
             frame[name] = pd.Series([row[name] for row in rows], dtype=object)
-        return frame[CONTRACT.feature_names] if CONTRACT.categorical_features else frame
+        return frame[CONTRACT.feature_names] if objects else frame
 
     def _score(
-        self, served: ServedModel, rows: list[dict[str, Any]], request_id: str
+        self, served: ServedModel, rows: list[dict[str, Any]], request_id: str, role: str = "served"
     ) -> list[dict[str, Any]]:
         rows = self.pii(rows)
         if isinstance(served.model, CompiledModel):  # straight from the records (its columns), no DataFrame
@@ -208,9 +216,15 @@ class ChampionService:
                 }
                 for row, label in zip(proba, labels, strict=True)
             ]
+        if (
+            role == "shadow"
+        ):  # neither counted as served nor logged here: the shadow log has it (serving/arms.py)
+            return outputs
         self._observe(served, outputs)
         if self.prediction_log is not None:
-            self.prediction_log.log(rows, outputs, served.name, served.version, request_id=request_id)
+            self.prediction_log.log(
+                rows, outputs, served.name, served.version, request_id=request_id, role=role
+            )
         return outputs
 
     @bentoml.api(input_spec=PredictRequest)
@@ -224,9 +238,11 @@ class ChampionService:
         return await asyncio.get_running_loop().run_in_executor(self.scoring, self._predict, records)
 
     def _predict(self, records: list[Any]) -> PredictResponse:
-        served = self.follower.current  # read once: the whole request uses one model
         request_id = uuid.uuid4().hex
-        outputs = self._score(served, [dict(r.__dict__) for r in records], request_id)
+        # The champion read once (the whole request uses one model), or the canary the entity is routed to.
+        served, outputs = self.arms.answer(
+            self.follower.current, [dict(r.__dict__) for r in records], request_id, self._score
+        )
         return PredictResponse(
             request_id=request_id,
             model_name=served.name,

@@ -137,7 +137,12 @@ def _to_onnx(pipeline: Pipeline, X: pd.DataFrame) -> OnnxHeadClassifier | str:
     if is_xgb and "c" in (head.get_booster().feature_types or []):
         return "XGBoost categorical splits have no ONNX tree-ensemble equivalent"
     preprocess = copy.deepcopy(pipeline[:-1])
-    n_features = np.asarray(preprocess.transform(X.iloc[:1])).shape[1]
+    features = preprocess.transform(X.iloc[:1])
+    if hasattr(features, "toarray"):  # scipy sparse, e.g. TF-IDF over a vocabulary
+        # The head would need each row densified to the vocabulary's width to run one sparse dot product
+        # that scikit-learn already runs in microseconds: an ONNX head does not pay here.
+        return "sparse features (TF-IDF): a dense ONNX head would be slower than the sparse linear model"
+    n_features = np.asarray(features).shape[1]
     return OnnxHeadClassifier(preprocess, _head_to_onnx(head, n_features), np.asarray(head.classes_))
 
 

@@ -22,6 +22,7 @@ from aimass_pipeline.core.rules import (
     NUMBER,
     REQUIRED,
     TARGET,
+    TEXT_LENGTH,
     WHOLE,
     bounds,
     contract_rules,
@@ -53,6 +54,7 @@ def rule_tests(contract: Contract, model: str) -> tuple[list[dict], list[dict]]:
     whole, required, key_tests, present = [], [], [], False
     categories: dict[str, list[str]] = {}
     classes: list[str] = []
+    lengths: dict[str, int] = {}
     for rule in contract_rules(contract):
         if rule.kind == KEY_PRESENT:
             present = True  # null or blank: built-in not_null sees no blank
@@ -70,6 +72,8 @@ def rule_tests(contract: Contract, model: str) -> tuple[list[dict], list[dict]]:
             required.append(rule.column)
         elif rule.kind == TARGET:
             classes = list(rule.vocabulary.declared)
+        elif rule.kind == TEXT_LENGTH:
+            lengths[rule.column] = int(rule.bound)
         else:
             raise unknown_kind(rule, "the generated dbt tests")
     columns = [_column(contract.key, key_tests), {"name": "batch_id", "data_tests": ["not_null"]}]
@@ -80,6 +84,7 @@ def rule_tests(contract: Contract, model: str) -> tuple[list[dict], list[dict]]:
         ("ranges", {"ranges": ranges} if ranges else None),
         ("whole", {"columns": whole} if whole else None),
         ("required", {"columns": required} if required else None),
+        ("text_length", {"lengths": lengths} if lengths else None),
     ]
     return columns, [
         {f"contract_{kind}": {"name": f"contract_{kind}_{model}", "arguments": arguments}}

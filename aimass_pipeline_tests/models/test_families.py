@@ -10,7 +10,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
-from aimass_pipeline.models import FAMILIES, IMAGE, TABULAR, FeatureLayout, ModelFamily, get_family
+from aimass_pipeline.models import FAMILIES, IMAGE, TABULAR, TEXT, FeatureLayout, ModelFamily, get_family
 
 NUMERIC = ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"]
 CATEGORICAL = ["Home", "Marital", "Records", "Job"]
@@ -18,6 +18,7 @@ CREDIT = FeatureLayout(NUMERIC, CATEGORICAL, derive_ratios=True)
 PIXELS = [f"pixel_{row}_{col}" for row in range(8) for col in range(8)]
 DIGITS = FeatureLayout(PIXELS, [], image_shape=(8, 8))
 
+TEXT_FAMILIES = {"text_logreg", "torch_text"}
 # Small budgets keep each fit well under a second; quality is the benchmark's business.
 FAST = {
     "logreg": {},
@@ -25,10 +26,12 @@ FAST = {
     "xgboost": {"n_estimators": 40},
     "torch_mlp": {"max_epochs": 30},
     "torch_cnn": {"max_epochs": 10},
+    "text_logreg": {},
+    "torch_text": {"max_epochs": 3, "n_buckets": 4096},
 }
-CASES = [
-    (name, kind) for name, family in FAMILIES.items() for kind in (TABULAR, IMAGE) if kind in family.supports
-]
+KINDS = (TABULAR, IMAGE, TEXT)
+CASES = [(name, kind) for name, family in FAMILIES.items() for kind in KINDS if kind in family.supports]
+TEXTS = FeatureLayout(numeric=[], text=["report"])
 
 
 @cache
@@ -52,9 +55,22 @@ def digits_sample(rows: int = 300) -> tuple[pd.DataFrame, np.ndarray]:
     return pd.DataFrame(data.data[:rows], columns=PIXELS), data.target[:rows]
 
 
+@cache
+def text_sample(rows: int = 300) -> tuple[pd.DataFrame, np.ndarray]:
+    """Real breach reports (the health_breaches data set): does a business associate file it?"""
+    from aimass_pipeline.collection.datasets import packaged_frame
+    from aimass_pipeline.core.specs import PACKAGED_SPECS, load_spec
+
+    spec = load_spec(PACKAGED_SPECS / "health_breaches.yaml")
+    frame = packaged_frame(spec.data.seed_source, spec.contract).head(rows)
+    return frame[["report"]], spec.contract.encode_target(frame["filer"])
+
+
 def case(kind: str) -> tuple[FeatureLayout, pd.DataFrame, np.ndarray, int]:
     if kind == TABULAR:
         return CREDIT, *credit_sample(), 2
+    if kind == TEXT:
+        return TEXTS, *text_sample(), 2
     return DIGITS, *digits_sample(), 10
 
 
@@ -65,11 +81,11 @@ def fitted(name: str, kind: str):
 
 
 def test_registry_names_and_protocol() -> None:
-    assert set(FAMILIES) == {"logreg", "random_forest", "xgboost", "torch_mlp", "torch_cnn"}
+    assert set(FAMILIES) == {"logreg", "random_forest", "xgboost", "torch_mlp", "torch_cnn", *TEXT_FAMILIES}
     for name, family in FAMILIES.items():
         assert isinstance(family, ModelFamily)
         assert family.name == name
-        assert family.supports and family.supports <= {TABULAR, IMAGE}
+        assert family.supports and family.supports <= {TABULAR, IMAGE, TEXT}
         assert family.serialization in {"skops", "cloudpickle"}
     with pytest.raises(ValueError, match=r"unknown model family 'svm'; known: \['logreg'"):
         get_family("svm")
@@ -95,7 +111,7 @@ def test_fit_predict_and_reproducibility(name: str, kind: str) -> None:
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=tolerance)
     assert proba.min() >= 0.0 and proba.max() <= 1.0
     # Learned something from the training rows (a constant model would sit at 0.5 / 1/K).
-    if kind == TABULAR:
+    if kind in (TABULAR, TEXT):
         assert roc_auc_score(y, proba[:, 1]) > 0.75
     else:
         assert (proba.argmax(axis=1) == y).mean() > 0.8

@@ -32,6 +32,7 @@ from aimass_pipeline.deployment.bento import (
 )
 from aimass_pipeline.settings import Settings, load_settings
 from aimass_pipeline_tests.bento_server import bento_server
+from aimass_pipeline_tests.serving.rollout_checks import check_canary, check_shadow
 
 USE_CASE = "credit_risk"
 CONTRACT: Contract = load_specs()[USE_CASE].contract
@@ -254,3 +255,13 @@ def test_build_without_a_champion_fails_clearly(
 
     with pytest.raises(NoChampionError, match=r"no champion to serve for 'credit_risk'"):
         build_champion_bento(settings, USE_CASE)
+
+
+def test_no_shadow_answer_reaches_a_client_and_the_pairs_are_logged(served: Served) -> None:
+    check_shadow(served.settings, served.url, served.log_path)
+
+
+def test_a_canary_answers_its_share_stickily_and_a_degraded_one_is_stopped(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    check_canary(served.settings, served.url, capsys)

@@ -13,6 +13,7 @@ import pytest
 import requests
 from mlflow import MlflowClient
 from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -27,7 +28,7 @@ from aimass_pipeline.settings import Settings
 from aimass_pipeline_tests.bento_server import bento_server
 from aimass_pipeline_tests.serving.test_bento_service import _prepared_settings
 
-USE_CASES = ("credit_risk", "breast_cancer", "digits")
+USE_CASES = ("credit_risk", "breast_cancer", "digits", "health_breaches")
 DOCUMENTED = {"200", "400", "401", "413", "415", "422", "503"}
 API_KEY = "openapi-test-key"
 
@@ -36,6 +37,8 @@ def _train(contract: Contract) -> Pipeline:
     rows = contract_rows(contract, n=200, seed=1)
     labels = np.arange(len(rows)) % len(contract.classes)
     parts = [("num", make_pipeline(SimpleImputer(), StandardScaler()), contract.numeric_features)]
+    if contract.text_features:  # a text use case: TF-IDF inside the pipeline, as text_logreg has it
+        parts = [(f"txt_{c}", TfidfVectorizer(dtype="float64"), c) for c in contract.text_features]
     if contract.categorical_features:
         cat = make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore"))
         parts.append(("cat", cat, contract.categorical_features))
@@ -140,6 +143,40 @@ def test_schemathesis_with_every_check_finds_nothing(live: str, tmp_path: Path) 
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def test_a_text_is_scored_as_in_process_and_bad_text_is_refused(
+    live: str, request: pytest.FixtureRequest
+) -> None:
+    if request.node.callspec.params["live"] != "health_breaches":
+        pytest.skip("a text use case only")
+    texts = [
+        "Acme Billing Services LLC. A business associate's server was hacked and claims data exposed.",
+        "Saint Mary Hospital. Paper records of 600 patients were stolen from a locked office.",
+        "Clinique Me\u0301dicale. Un ordinateur portable volé. Appelez le +33 145-678-9012, dossier 12345678.",
+    ]
+    key = {"X-API-Key": API_KEY}
+    body = {"records": [{"report": t} for t in texts]}
+    served = requests.post(f"{live}/predict", json=body, headers=key, timeout=30)
+    assert served.status_code == 200, served.text
+    model = mlflow.sklearn.load_model("models:/health_breaches@champion")
+    import pandas as pd
+
+    from aimass_pipeline.core.text_contract import normalise, scrub
+
+    # The service scores a text as ingestion stores it: NFC, contacts scrubbed (the column is declared PII).
+    stored = [scrub(normalise(t)) for t in texts]
+    assert "<phone>" in stored[2] and "<number>" in stored[2]
+    expected = model.predict_proba(pd.DataFrame({"report": stored}))[:, 1]
+    got = [p["probability"] for p in served.json()["predictions"]]
+    assert np.allclose(got, expected, atol=1e-6, rtol=0), (got, expected)
+
+    oversized = {"records": [{"report": "x" * 20_001}]}
+    refused = requests.post(f"{live}/predict", json=oversized, headers=key, timeout=30)
+    assert refused.status_code == 422 and "report" in str(refused.json()["detail"][0]["loc"]), refused.text
+    invalid = b'{"records": [{"report": "caf\xe9"}]}'
+    headers = key | {"content-type": "application/json"}
+    assert requests.post(f"{live}/predict", data=invalid, headers=headers, timeout=30).status_code == 400
 
 
 def test_an_uploaded_png_is_scored_as_its_pixel_record(live: str, request: pytest.FixtureRequest) -> None:

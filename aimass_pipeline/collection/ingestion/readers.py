@@ -95,6 +95,12 @@ def _csv_error(source: Source, exc: pa.ArrowInvalid, bad_rows: list[bytes]):
             f"not UTF-8 text: byte {byte:#04x} at offset {offset}",
             line=line_at(source, offset),
         )
+    if "straddling" in text:
+        # A value longer than a read block: no declared text may be (TextSpec caps max_chars at a quarter
+        # of it, four UTF-8 bytes a character), so the row is refused by its length, not as a parse error.
+        fail(
+            source, "row.too_long", f"a row is longer than {BLOCK:,} bytes: a value (a text?) over the limit"
+        )
     line = find_line(source, bad_rows[0]) if bad_rows else None
     fail(source, "file.parse", f"not a readable CSV: {text[:300]}", line=line)
 

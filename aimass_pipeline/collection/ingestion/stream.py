@@ -27,6 +27,7 @@ from aimass_pipeline.collection.ingestion.source import open_source, resolve, ro
 from aimass_pipeline.core.contracts import Contract
 from aimass_pipeline.core.errors import DataContractError
 from aimass_pipeline.core.pii import protect
+from aimass_pipeline.core.text_contract import prepare_text
 
 _SAMPLES = 5
 REJECT_SCHEMA = pa.schema(
@@ -137,6 +138,8 @@ class _Tally:
             for i in np.flatnonzero(v.mask)[:_SAMPLES].tolist():
                 row = chunk["_source_row"][i].as_py()
                 value = chunk[v.column][i].as_py()
+                if isinstance(value, str) and len(value) > 120:  # a reason names a long text, never holds it
+                    value = f"{value[:80]}... ({len(value)} characters)"
                 self.samples.append({"row": row, "column": v.column, "rule": v.rule, "value": value})
         for rule in {v.rule for v in found}:
             self.by_rule[rule] += int(np.logical_or.reduce([v.mask for v in found if v.rule == rule]).sum())
@@ -257,6 +260,7 @@ def ingest_file(
             bad = np.logical_or.reduce([v.mask for v in found]) if found else np.zeros(chunk.num_rows, bool)
             report.rows_read += chunk.num_rows
             report.rows_rejected += int(bad.sum())
+            chunk = prepare_text(chunk, contract)  # NFC, PII scrubbed: nothing stored holds a raw contact
             tally.add(chunk, found)
             if report.rows_rejected > limit:
                 raise tally.error(report, contract, done=False)

@@ -81,3 +81,12 @@ where m."{{ column }}" is null
 {% if not loop.last %}union all{% endif %}
 {%- endfor %}
 {% endtest %}
+
+{#- Characters, as core.rules counts them after NFC; length() counts characters in DuckDB and PostgreSQL. -#}
+{% test contract_text_length(model, lengths) %}
+{%- for column, limit in lengths.items() %}
+{{ contract_failure(model, column, "'text.max_chars'") }}
+where length(m."{{ column }}") > {{ limit }}
+{% if not loop.last %}union all{% endif %}
+{%- endfor %}
+{% endtest %}
