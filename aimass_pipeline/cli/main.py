@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 
+from aimass_pipeline.cli.erase import add_erase_parser
 from aimass_pipeline.cli.retire import add_retire_parsers
 from aimass_pipeline.cli.rollout import add_rollout_parsers
 from aimass_pipeline.cli.worker import add_worker_parser
@@ -29,6 +30,7 @@ _COMMANDS = {
     "cmd_worker": "worker",
     "cmd_shadow": "rollout",
     "cmd_canary": "rollout",
+    "cmd_erase": "erase",
 }
 
 
@@ -144,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(func="cmd_up")
     add_worker_parser(sub)
+    add_erase_parser(sub)
     add_retire_parsers(sub)
     add_rollout_parsers(sub)
     return parser

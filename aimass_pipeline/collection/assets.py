@@ -21,6 +21,7 @@ from dagster import (
 
 from aimass_pipeline.collection.batch_table import batch_table, stored_table, validated_batch
 from aimass_pipeline.collection.landing import LandedFile, landed_file
+from aimass_pipeline.collection.protection import protection
 from aimass_pipeline.collection.quarantine import check_name, quarantine, quarantine_member
 from aimass_pipeline.core.errors import DataContractError
 from aimass_pipeline.core.lake import members
@@ -101,6 +102,7 @@ def build_collection(uc: UseCase) -> list:
         duplicates: list[str] = []
         newly_stored = manifest is None
         max_rows = uc.spec.training.max_rows
+        guard = protection(store, uc.contract)
         if manifest is None:
             elsewhere = store.stored_hashes(uc.name)
             workdir = Path(tempfile.mkdtemp(prefix="aimass-ingest-"))
@@ -113,7 +115,12 @@ def build_collection(uc: UseCase) -> list:
                 try:
                     check_name(landed.path)
                     validated = validated_batch(
-                        landed.source().url(), batch_id, uc.contract, workdir, folder.storage_options or None
+                        landed.source().url(),
+                        batch_id,
+                        uc.contract,
+                        workdir,
+                        folder.storage_options or None,
+                        guard,
                     )
                 except DataContractError as error:
                     moved = quarantine(landed.source(), error, jail)
@@ -139,7 +146,7 @@ def build_collection(uc: UseCase) -> list:
                     source=", ".join(q["file"] for q in quarantined),
                     rule="collection.all_quarantined",
                 )
-            manifest, newly_stored = store.store_raw_batch(uc.name, batch_id, accepted)
+            manifest, newly_stored = store.store_raw_batch(uc.name, batch_id, accepted, guard.raw_key)
             if images:  # each image's lineage: key -> the archive and its member's sha256
                 store.write_parquet(
                     pd.DataFrame(images), "images", uc.name, f"batch={batch_id}", "images.parquet"
@@ -150,7 +157,7 @@ def build_collection(uc: UseCase) -> list:
                 # Beside the raw zone, never in it: the raw zone holds the landed bytes as they came.
                 store.write_parquet(rejects, "rejects", uc.name, f"batch={batch_id}", "rejects.parquet")
         else:
-            table = stored_table(store, uc.name, manifest, uc.contract, max_rows)
+            table = stored_table(store, uc.name, manifest, uc.contract, max_rows, guard)
             rejects, reports = pd.DataFrame(), []
         stored = members(manifest)
         yield Output(

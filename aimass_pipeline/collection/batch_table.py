@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from aimass_pipeline.collection.ingestion.stream import IngestReport, ingest_file
+from aimass_pipeline.collection.protection import UNPROTECTED, Protection, opened_copy
 from aimass_pipeline.core.contracts import META_COLUMNS, Contract
 from aimass_pipeline.core.lake import Lake, members
 from aimass_pipeline.core.scan import ScanTable, by_size
@@ -22,7 +23,12 @@ class ValidatedFile:
 
 
 def validated_batch(
-    source: str, batch_id: str, contract: Contract, workdir: Path, storage_options: dict | None = None
+    source: str,
+    batch_id: str,
+    contract: Contract,
+    workdir: Path,
+    storage_options: dict | None = None,
+    guard: Protection = UNPROTECTED,
 ) -> ValidatedFile:
     """The one place a landed (or stored) file is validated: streamed against the contract, the rows
     breaking a row rule set aside with their reasons, the rest written as text Parquet in ``workdir``."""
@@ -35,6 +41,8 @@ def validated_batch(
         out_path=str(accepted),
         rejects_path=str(rejects),
         storage_options=storage_options,
+        pii_key=guard.pii_key,
+        erased=guard.erased,
     )
     return ValidatedFile(str(accepted), pd.read_parquet(rejects), report)
 
@@ -50,19 +58,24 @@ def batch_table(
 
 
 def stored_table(
-    store: Lake, use_case: str, manifest: dict, contract: Contract, max_rows: int
+    store: Lake,
+    use_case: str,
+    manifest: dict,
+    contract: Contract,
+    max_rows: int,
+    guard: Protection = UNPROTECTED,
 ) -> pd.DataFrame | ScanTable:
     # The same validation as on landing, so a re-run yields the same rows (rejected ones stay out).
     folder = ("raw", use_case, f"batch={manifest['batch_id']}")
     workdir = Path(tempfile.mkdtemp(prefix="aimass-ingest-"))
-    files = [
-        validated_batch(
-            store.uri(*folder, m["source_file"]),
-            manifest["batch_id"],
-            contract,
-            workdir,
-            store.storage_options,
-        ).accepted
-        for m in members(manifest)
-    ]
+    files = []
+    for m in members(manifest):
+        parts = (*folder, m["source_file"])
+        sealed = "sealed" in m
+        where = str(opened_copy(store, parts, guard.raw_key, workdir)) if sealed else store.uri(*parts)
+        checked = Protection(guard.pii_key, guard.raw_key)  # erased rows left the raw zone already
+        options = None if sealed else store.storage_options
+        files.append(
+            validated_batch(where, manifest["batch_id"], contract, workdir, options, checked).accepted
+        )
     return batch_table(files, contract, workdir, max_rows)

@@ -29,6 +29,21 @@ def _breast_cancer(contract: Contract) -> pd.DataFrame:
     frame = bunch.data.rename(columns=_snake)
     frame[contract.target] = [str(bunch.target_names[t]) for t in bunch.target]
     frame[contract.key] = [f"bc{i:04d}" for i in range(len(frame))]
+    return _with_patients(frame)
+
+
+def _with_patients(frame: pd.DataFrame, seed: int = 569) -> pd.DataFrame:
+    """A patient identifier and a date of birth per biopsy, seeded: identities for the PII the medical
+    use case declares (some patients have two biopsies, so erasing one removes all of theirs)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    patients = rng.choice(np.arange(100_000, 999_999), size=len(frame) * 9 // 10, replace=False)
+    owner = np.concatenate([patients, rng.choice(patients, size=len(frame) - len(patients), replace=False)])
+    born = np.datetime64("1940-01-01") + rng.integers(0, 60 * 365, size=len(patients))
+    birth = dict(zip(patients.tolist(), born.astype(str).tolist(), strict=True))
+    frame["patient_id"] = [f"MRN{p:06d}" for p in owner]
+    frame["date_of_birth"] = [birth[p] for p in owner.tolist()]
     return frame
 
 

@@ -12,6 +12,8 @@ if TYPE_CHECKING:  # numpy and pandas cost a second: specs (and so every CLI com
     import numpy as np
     import pandas as pd
 
+    from aimass_pipeline.core.pii import PiiSpec
+
 # What collection adds to every raw row: the batch, the landed file and the line it came from.
 META_COLUMNS = ["_batch_id", "_source_file", "_source_row"]
 
@@ -37,6 +39,11 @@ class Contract:
     description: str = ""
     extra_columns_allowed: bool = False
     max_reject_share: float = 0.0
+    pii: PiiSpec | None = None  # personal columns, landed beside the features and never modelled
+
+    @property
+    def pii_columns(self) -> list[str]:
+        return self.pii.names if self.pii is not None else []
 
     @property
     def is_binary(self) -> bool:
@@ -64,7 +71,7 @@ class Contract:
 
     @property
     def raw_columns(self) -> list[str]:
-        return [self.key, self.target, *self.feature_names]
+        return [self.key, self.target, *self.feature_names, *self.pii_columns]
 
     def column(self, name: str) -> Column:
         for col in self.features:

@@ -25,8 +25,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 from aimass_pipeline.core.exclusive import create_exclusive, replace_local
 from aimass_pipeline.core.locations import Location
+from aimass_pipeline.core.pseudonyms import stored_pieces
 
-_CHUNK = 1 << 20
 # (endpoint options, manifest URL) -> the manifest's bytes; manifests are immutable once written.
 _MANIFESTS: dict[tuple[str, str], bytes] = {}
 _MAX_CACHED_MANIFESTS = 100_000
@@ -138,15 +138,15 @@ class Lake:
             for m in members(manifest)
         }
 
-    def _copy_in(self, landed: LandedFile, target: str) -> None:
-        """Stream a landed file into the lake, hashing what was read; never holds the file in memory.
-        Locally under a private name renamed into place once its hash is right; an S3 PUT is atomic."""
+    def _copy_in(self, landed: LandedFile, target: str, seal_key: bytes | None) -> None:
+        """Stream a landed file into the lake (sealed under ``seal_key`` when given: core.pseudonyms),
+        hashing what was read; never holds the file in memory. Locally under a private name renamed into
+        place once its hash is right; an S3 PUT is atomic."""
         digest = hashlib.sha256()
 
         def copy(sink) -> None:
             with landed.source().open("rb") as source:
-                for chunk in iter(lambda: source.read(_CHUNK), b""):
-                    digest.update(chunk)
+                for chunk in stored_pieces(source, digest, seal_key):
                     sink.write(chunk)
             check()
 
@@ -212,7 +212,9 @@ class Lake:
             ):
                 return order, True
 
-    def store_raw_batch(self, use_case: str, batch_id: str, landed: list[LandedFile]) -> tuple[dict, bool]:
+    def store_raw_batch(
+        self, use_case: str, batch_id: str, landed: list[LandedFile], seal_key: bytes | None = None
+    ) -> tuple[dict, bool]:
         """Copy a batch's landed files into the raw zone once, with one manifest listing them, written
         last so a crash half-way leaves no batch that looks complete. Returns (manifest, newly_stored).
         Raises LandedFileChanged, storing nothing, when a file's bytes are not those listed."""
@@ -223,7 +225,7 @@ class Lake:
         self.fs.makedirs(self.path(*folder), exist_ok=True)
         try:
             for file in landed:
-                self._copy_in(file, self.path(*folder, file.name))
+                self._copy_in(file, self.path(*folder, file.name), seal_key)
         except BaseException:
             # Unless another process got as far as claiming the batch: its copies are the same bytes.
             claimed = batch_id in self._orders(use_case).values()
@@ -239,6 +241,7 @@ class Lake:
                     "sha256": file.sha256,
                     "size": file.size,
                     "data_path": self.uri(*folder, file.name),
+                    **({"sealed": "aes-256-gcm"} if seal_key is not None else {}),
                 }
                 for file in landed
             ],
@@ -252,6 +255,14 @@ class Lake:
         # Every process that stores the batch writes these same bytes, each write whole (never truncated).
         self.write_bytes(json.dumps(manifest, indent=2).encode(), *folder, "manifest.json")
         return manifest, claimed
+
+    def rewrite_manifest(self, use_case: str, manifest: dict) -> None:
+        """Replace a batch's manifest: only erasure does (privacy.raw_zone), after rewriting its files."""
+        parts = ("raw", use_case, f"batch={manifest['batch_id']}", "manifest.json")
+        self.write_bytes(json.dumps(manifest, indent=2).encode(), *parts)
+        url = self.fs.unstrip_protocol(self.path(*parts))
+        for cached in [k for k in _MANIFESTS if k[1] == url]:
+            del _MANIFESTS[cached]
 
 
 def members(manifest: dict) -> list[dict]:

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aimass_pipeline.core.contracts import Column, Contract
+from aimass_pipeline.core.pii import PiiSpec
 from aimass_pipeline.core.rules import declaration_problems
 from aimass_pipeline.core.text_contract import TextSpec
 
@@ -84,6 +85,7 @@ class DataSpec(_Strict):
     # Rows breaking a row-level rule go to the rejects table while their share of a file stays at or below
     # this; above it the whole file is quarantined. 0 means any bad row quarantines the file.
     max_reject_share: float = Field(default=0.0, ge=0, lt=1)
+    pii: PiiSpec | None = None  # personal columns (core.pii): pseudonymised at the door, erasable
 
     @field_validator("classes")
     @classmethod
@@ -222,6 +224,7 @@ class UseCaseSpec(_Strict):
             classes=tuple(self.data.classes),
             description=self.description,
             max_reject_share=self.data.max_reject_share,
+            pii=self.data.pii,
             features=tuple(
                 Column(
                     c.name, c.kind, c.nullable, c.min, c.max, tuple(c.categories), scrub and c.kind == "text"

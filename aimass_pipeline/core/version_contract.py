@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from aimass_pipeline.core.contracts import Column, Contract
+from aimass_pipeline.core.pii import PiiSpec
 
 # A model version tag (MLflow allows 100,000 characters there; digits' 64 columns take ~6,000).
 CONTRACT_TAG = "aimass.contract"
@@ -19,7 +20,8 @@ CONTRACT_TAG = "aimass.contract"
 
 def contract_tags(contract: Contract) -> dict[str, str]:
     """The tags that record ``contract`` on a model version at registration."""
-    return {CONTRACT_TAG: json.dumps(asdict(contract), sort_keys=True, separators=(",", ":"))}
+    data = {**asdict(contract), "pii": contract.pii.model_dump() if contract.pii is not None else None}
+    return {CONTRACT_TAG: json.dumps(data, sort_keys=True, separators=(",", ":"))}
 
 
 def version_contract(tags: dict[str, str]) -> Contract | None:
@@ -30,7 +32,8 @@ def version_contract(tags: dict[str, str]) -> Contract | None:
     try:
         data: dict[str, Any] = json.loads(text)
         features = tuple(Column(**{**c, "categories": tuple(c["categories"])}) for c in data.pop("features"))
-        return Contract(**{**data, "classes": tuple(data["classes"]), "features": features})
+        pii = PiiSpec.model_validate(data.pop("pii")) if data.get("pii") else None
+        return Contract(**{**data, "classes": tuple(data["classes"]), "features": features, "pii": pii})
     except (ValueError, TypeError, KeyError) as exc:
         raise ValueError(f"model version tag {CONTRACT_TAG} is not a contract: {exc}") from exc
 

@@ -132,6 +132,7 @@ def example_record(contract: Contract) -> dict[str, Any]:
 def record_model(contract: Contract) -> type[BaseModel]:
     """Pydantic model of one scoring record: the contract's features, nothing else."""
     fields = {col.name: _field(col) for col in contract.features}
+    fields.update({name: (str | None, None) for name in contract.pii_columns})  # serving/privacy.py
     return create_model(
         f"{contract.use_case}_record",
         __config__=ConfigDict(

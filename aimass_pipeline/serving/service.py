@@ -33,6 +33,7 @@ from aimass_pipeline.serving.guards import ApiKeyMiddleware, RejectedInputWithou
 from aimass_pipeline.serving.images import ImageRequestMiddleware
 from aimass_pipeline.serving.lifecycle import RetiredMiddleware, swap_recorder
 from aimass_pipeline.serving.openapi import OpenApiMiddleware
+from aimass_pipeline.serving.privacy import pii_guard
 from aimass_pipeline.serving.request_limits import RequestGuardMiddleware
 from aimass_pipeline.serving.rollout import close_arms, rollout_arms
 from aimass_pipeline.serving.schema import (
@@ -126,6 +127,7 @@ class ChampionService:
         self.metrics = ServiceMetrics.get()
         dropped = self.metrics.log_dropped.labels(CONTRACT.use_case)
         self.prediction_log = prediction_logger(SETTINGS, CONTRACT.use_case, dropped.inc)
+        self.pii = pii_guard(CONTRACT, SETTINGS.pii_key)
         # The imports leave ~300k long-lived objects that every full garbage collection walks with the GIL
         # held (0.1-1 s here), stalling every request in flight; they live as long as the process.
         gc.collect()
@@ -189,6 +191,7 @@ class ChampionService:
     def _score(
         self, served: ServedModel, rows: list[dict[str, Any]], request_id: str, role: str = "served"
     ) -> list[dict[str, Any]]:
+        rows = self.pii(rows)
         if isinstance(served.model, CompiledModel):  # straight from the records (its columns), no DataFrame
             proba = served.model.predict_rows(rows)
         else:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from aimass_pipeline.core.locations import Location, locate, quarantine_location
 from aimass_pipeline.core.specs import SpecError, UseCaseSpec, load_specs
 from aimass_pipeline.settings.instance import DAGSTER_YAML_LOCAL, DAGSTER_YAML_PROD
+from aimass_pipeline.settings.pii import home_pii_key, missing_key_message
 from aimass_pipeline.settings.serving import storage_options
 from aimass_pipeline.settings.signing import home_signing_key
 
@@ -78,10 +79,19 @@ class Settings:
     pg: PostgresSettings | None = None
     # AIMASS_SIGNING_KEY: the HMAC key every pickle AIMass stores is signed with (None: the home's key file).
     signing_key_env: str | None = None
+    pii_key_env: str | None = None  # AIMASS_PII_KEY (None: the home's key file, locally only)
 
     def signing_key(self) -> str:
         """``AIMASS_SIGNING_KEY``, else this home's own key file (settings.signing)."""
         return self.signing_key_env or home_signing_key(self.home)
+
+    def pii_key(self) -> str:
+        """``AIMASS_PII_KEY``; locally else this home's key file; under prod a SettingsError without it."""
+        if self.pii_key_env:
+            return self.pii_key_env
+        if self.env == PROD:
+            raise SettingsError(missing_key_message(sorted(_pii_use_cases(self))))
+        return home_pii_key(self.home)
 
     @property
     def specs_dir(self) -> Path:
@@ -170,6 +180,8 @@ class Settings:
             # Dagster resources (EnvVar) and the served bento verify what they unpickle with it.
             AIMASS_SIGNING_KEY=self.signing_key(),
         )
+        if self.pii_key_env or self.env != PROD:
+            env["AIMASS_PII_KEY"] = self.pii_key()
         if self.pg is not None:
             # The code location's resources (EnvVar) and dbt's prod profile read these.
             env.update(
@@ -186,6 +198,8 @@ class Settings:
         """Create the directories and the Dagster instance file, and export ``child_env()`` to this process,
         where Dagster resources resolve their ``EnvVar``s at run time: the one call that writes the
         environment, made explicitly by every entry point."""
+        if self.env == PROD and not self.pii_key_env and _pii_use_cases(self):
+            raise SettingsError(missing_key_message(_pii_use_cases(self)))
         mlflow_dir = self.home / "mlflow"
         for path in (
             self.dagster_home,
@@ -209,6 +223,10 @@ class Settings:
             nux.write_text("seen: 1\n")
         os.environ.update({k: v for k, v in self.child_env().items() if k not in ("OMP_NUM_THREADS",)})
         return self
+
+
+def _pii_use_cases(settings: Settings) -> list[str]:
+    return [name for name, spec in settings.use_case_specs().items() if spec.data.pii is not None]
 
 
 def _require(name: str) -> str:
@@ -249,6 +267,7 @@ def load_settings(home: str | Path | None = None) -> Settings:
         "labels_url": os.environ.get("AIMASS_LABELS_URL") or None,
         "storage_options": storage_options(),
         "signing_key_env": os.environ.get("AIMASS_SIGNING_KEY") or None,
+        "pii_key_env": os.environ.get("AIMASS_PII_KEY") or None,
     }
     if env == LOCAL:
         return Settings(

@@ -40,6 +40,7 @@ class ServingSettings:
     api_key: str | None
     max_body_bytes: int
     signing_key: str | None
+    pii_key: str | None = None  # AIMASS_PII_KEY: PII fields of requests are pseudonymised with it
     compiled: bool = True  # serve the champion compiled into one ONNX graph when it compiles and agrees
     audit_pg_url: str | None = None  # prod: where the audit trail's second copy lives (the service's swaps)
 
@@ -64,6 +65,7 @@ def load_serving_settings() -> ServingSettings:
         api_key=os.environ.get("AIMASS_API_KEY") or None,
         max_body_bytes=int(os.environ.get("AIMASS_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES),
         signing_key=os.environ.get("AIMASS_SIGNING_KEY") or None,
+        pii_key=os.environ.get("AIMASS_PII_KEY") or None,
         compiled=os.environ.get("AIMASS_SERVE_COMPILED", "").strip().lower() != "off",
         audit_pg_url=_audit_pg_url(),
     )

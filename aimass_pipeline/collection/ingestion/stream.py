@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
@@ -25,6 +26,7 @@ from aimass_pipeline.collection.ingestion.rules import KeyIndex, Violation, viol
 from aimass_pipeline.collection.ingestion.source import open_source, resolve, row_bound
 from aimass_pipeline.core.contracts import Contract
 from aimass_pipeline.core.errors import DataContractError
+from aimass_pipeline.core.pii import protect
 from aimass_pipeline.core.text_contract import prepare_text
 
 _SAMPLES = 5
@@ -187,6 +189,25 @@ def _with_meta(table: pa.Table, batch_id: str, source_file: str) -> pa.Table:
     return table.append_column("_source_file", pa.repeat(source_file, n)).append_column("_source_row", rows)
 
 
+def _refuse_erased(name: str, chunk: pa.Table, contract: Contract, erased: dict[str, str] | None) -> None:
+    if not erased or contract.pii is None:
+        return
+    subjects = chunk[contract.pii.subject_key]
+    hits = np.flatnonzero(pc.is_in(subjects, value_set=pa.array(list(erased), pa.string())).to_numpy(False))
+    if len(hits):
+        receipt = erased[subjects[int(hits[0])].as_py()]
+        rows = chunk["_source_row"].take(hits[:_SAMPLES]).to_pylist()
+        # The receipt, not the subject, is named: logs must not carry the erased subject again.
+        raise DataContractError(
+            f"{len(hits)} row(s) carry a subject erased by receipt {receipt}: an erased subject is not "
+            "imported again",
+            source=name,
+            rule="privacy.erased_subject",
+            column=contract.pii.subject_key,
+            rows=rows,
+        )
+
+
 def ingest_file(
     path: str,
     contract: Contract,
@@ -197,11 +218,16 @@ def ingest_file(
     filesystem: object = None,
     storage_options: dict | None = None,
     chunk_rows: int = 500_000,
+    pii_key: bytes | None = None,
+    erased: dict[str, str] | None = None,
 ) -> IngestReport:
     """Stream ``path`` (CSV, JSON Lines or Parquet; local, an fsspec URL, or inside ``filesystem``) into
     ``out_path`` (accepted rows) and ``rejects_path`` (one row per broken rule), both Parquet.
 
-    Raises DataContractError for a fault of the whole file; nothing is then left at either path.
+    PII columns (``contract.pii``) are transformed with ``pii_key`` before any check, so no plaintext
+    reaches either output, a reject reason or an error; a subject in ``erased`` (pseudonym -> receipt id)
+    fails the whole file. Raises DataContractError for a fault of the whole file; nothing is then left at
+    either path.
     """
     started = time.perf_counter()
     source = open_source(*resolve(path, filesystem, storage_options))
@@ -223,7 +249,14 @@ def ingest_file(
         writers.append(rejects)
         keys, tally = KeyIndex(), _Tally()
         for chunk in read_chunks(source, contract, chunk_rows, report.refused, report.images):
-            found = violations(chunk, contract, keys)
+            chunk, unreadable = protect(chunk, contract.pii, pii_key)
+            _refuse_erased(source.name, chunk, contract, erased)
+            found = violations(chunk, contract, keys) + [
+                Violation(
+                    "pii.generalise", column, "not a value its rule can generalise", mask.to_numpy(False)
+                )
+                for column, mask in unreadable.items()
+            ]
             bad = np.logical_or.reduce([v.mask for v in found]) if found else np.zeros(chunk.num_rows, bool)
             report.rows_read += chunk.num_rows
             report.rows_rejected += int(bad.sum())
