@@ -3,6 +3,7 @@ PSI and chi-square per categorical feature, and the same for the model's predict
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -235,15 +236,18 @@ def prediction_drift(
     return DriftReport("prediction drift", len(proba), len(current), rows, bool(drifted), reason)
 
 
-def served_features(predictions: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """The served records (the log's ``inputs`` JSON) as a frame with the contract's feature columns."""
+def served_features(
+    predictions: pd.DataFrame, features: list[str], personal: Sequence[str] = ()
+) -> pd.DataFrame:
+    """The served records (the log's ``inputs`` JSON) as a frame with the contract's feature columns.
+    ``personal``: the contract's PII columns, which a request may carry (logged as pseudonyms) but no model reads."""
     import json
 
     records = [json.loads(text) for text in predictions["inputs"]]
     frame = (
         pd.DataFrame.from_records(records, columns=features) if records else pd.DataFrame(columns=features)
     )
-    unknown = sorted({key for record in records for key in record} - set(features))
+    unknown = sorted({key for record in records for key in record} - set(features) - set(personal))
     if unknown:
         raise DataContractError(
             f"served records carry fields outside the contract: {unknown[:5]}",

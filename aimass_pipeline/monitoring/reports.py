@@ -52,7 +52,7 @@ def compare_features(
     reference: DriftReference, current: pd.DataFrame, contract: Contract, monitoring: MonitoringSpec
 ) -> tuple[DriftReport, bytes, str]:
     """Each served feature against the champion's training data."""
-    features = served_features(current, contract.feature_names)
+    features = served_features(current, contract.feature_names, contract.pii_columns)
     report = feature_drift(
         reference.features,
         features,

@@ -135,6 +135,17 @@ def test_served_features_parse_the_logged_inputs() -> None:
         served_features(pd.DataFrame({"inputs": [json.dumps({"salary": 1})]}), ["income"])
 
 
+def test_served_features_accept_the_declared_personal_fields_and_leave_them_out() -> None:
+    # A PII use case's clients may send the subject's id (logged as a pseudonym); drift must not refuse it.
+    log = pd.DataFrame({"inputs": [json.dumps({"income": 1.0, "patient_id": "ps_ab12"})]})
+
+    frame = served_features(log, ["income"], personal=["patient_id"])
+
+    assert list(frame.columns) == ["income"]
+    with pytest.raises(DataContractError, match="salary"):
+        served_features(pd.DataFrame({"inputs": [json.dumps({"salary": 1})]}), ["income"], ["patient_id"])
+
+
 def test_drift_png_is_a_png() -> None:
     reference, current = _frame(500, 1), _frame(200, 2, income_shift=30)
     report = feature_drift(reference, current, NUMERIC, CATEGORICAL, **THRESHOLDS)

@@ -17,9 +17,9 @@ from aimass_pipeline_tests.conftest import AIMASS, ROOT, env_for
 ROWS = 200_000
 MAX_ROWS = 20_000
 # Measured on this spec and data: the frame path (whole pandas frames from raw to evaluation) peaked at
-# 1,455 MiB and grows with the rows; the scan path at 1,142 MiB, most of it the libraries (~680 MiB) and the
-# fitted models. The bound sits between them.
-PEAK_RSS_BOUND_MIB = 1_300
+# 1,455 MiB and grows with the rows; the scan path at 1,142-1,304 MiB across runs (1,304 inside a full suite on
+# a loaded machine), most of it the libraries (~680 MiB) and the fitted models. The bound sits between them.
+PEAK_RSS_BOUND_MIB = 1_400
 
 SPEC = (
     (ROOT / "aimass_pipeline" / "specs" / "credit_risk.yaml")

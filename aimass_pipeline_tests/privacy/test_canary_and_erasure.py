@@ -27,7 +27,7 @@ from aimass_pipeline.core.pii import pseudonym
 from aimass_pipeline.core.pseudonyms import pseudonym_key, raw_zone_key
 from aimass_pipeline.core.specs import PACKAGED_SPECS, load_spec
 from aimass_pipeline.settings import load_settings
-from aimass_pipeline_tests.conftest import AIMASS, ROOT, env_for
+from aimass_pipeline_tests.conftest import _ENV_KEYS, AIMASS, ROOT, env_for
 
 UC = "pii_cancer"
 CANARY = "CANARY-PATIENT-7731"
@@ -102,6 +102,9 @@ def lived(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _settings(home: Path, monkeypatch: pytest.MonkeyPatch):
+    # A session fixture's Settings.prepare() may have exported another home's lake URL into this process.
+    for key in _ENV_KEYS:
+        monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AIMASS_HOME", str(home))
     return load_settings()
 

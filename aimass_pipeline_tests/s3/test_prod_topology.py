@@ -32,6 +32,8 @@ def test_aimass_run_in_prod_keeps_files_on_s3_and_state_in_postgres(
         **databases,
         "AIMASS_ENV": "prod",
         "AIMASS_PG_USER": "postgres",
+        # breast_cancer declares PII: prod refuses to start without the key, whichever use case runs.
+        "AIMASS_PII_KEY": "prod-topology-test-key",
         "AIMASS_LANDING_URL": f"s3://{prefix}/landing",
         "AIMASS_LAKE_URL": f"s3://{prefix}/lake",
         "AIMASS_ARTIFACTS_URL": f"s3://{prefix}/mlflow",
