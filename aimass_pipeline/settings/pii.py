@@ -7,33 +7,16 @@ made up on one machine would give the same person other pseudonyms on the next.
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
+
+from aimass_pipeline.settings.signing import home_secret
 
 KEY_FILE = "pii.key"
 ENV = "AIMASS_PII_KEY"
 
 
 def home_pii_key(home: Path) -> str:
-    """The home's own key, created 0600 on first use; a hard link makes two racing processes agree."""
-    path = home / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{KEY_FILE}.{os.getpid()}")
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    key = path.read_text().strip()
-    if not key:
-        raise RuntimeError(f"the PII key file {path} is empty: delete it or set {ENV}")
-    return key
+    return home_secret(home, KEY_FILE, ENV)
 
 
 def missing_key_message(use_cases: list[str]) -> str:

@@ -9,14 +9,14 @@ from pathlib import Path
 KEY_FILE = "signing.key"
 
 
-def home_signing_key(home: Path) -> str:
-    """The home's own key, generated (0600) on first use. Every process that loads what another stored
-    (Dagster, the bento, another machine) needs the same key: set ``AIMASS_SIGNING_KEY`` wherever more than
-    one home is involved."""
-    path = home / KEY_FILE
+def home_secret(home: Path, file_name: str, env: str) -> str:
+    """A secret kept in the home (``file_name``, mode 0600), generated on first use, for when ``env`` gives
+    none. Every process that reads what another wrote (Dagster, the bento, another machine) needs the same
+    secret: set ``env`` wherever more than one home is involved."""
+    path = home / file_name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{KEY_FILE}.{os.getpid()}")
+        draft = path.with_name(f".{file_name}.{os.getpid()}")
         fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32))
@@ -30,5 +30,9 @@ def home_signing_key(home: Path) -> str:
             draft.unlink()
     key = path.read_text().strip()
     if not key:
-        raise RuntimeError(f"the signing key file {path} is empty: delete it or set AIMASS_SIGNING_KEY")
+        raise RuntimeError(f"the key file {path} is empty: delete it or set {env}")
     return key
+
+
+def home_signing_key(home: Path) -> str:
+    return home_secret(home, KEY_FILE, "AIMASS_SIGNING_KEY")
