@@ -4,6 +4,7 @@ swaps, which go on the audit trail (core/audit.py) as ``swap`` events."""
 import hashlib
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,14 +36,23 @@ class RetiredMiddleware:
         self.app, self.use_case, self.api_paths = app, use_case, api_paths
         self.lake_url, self.storage_options = lake_url, storage_options
         self.record: dict | None = None
+        self.known = False  # one read of the lake has answered
         self.checked = float("-inf")
+        self._reading = threading.Lock()  # held while a background read is in flight
 
     def _refresh(self) -> dict | None:
         try:
             self.record = retired(self.lake_url, self.storage_options, self.use_case)  # type: ignore[arg-type]
+            self.known = True
         except Exception:  # an unreachable lake keeps the last known answer: serving goes on
             log.exception("could not read the retirement state of %s; keeping the last known", self.use_case)
         return self.record
+
+    def _refresh_in_background(self) -> None:
+        try:
+            self._refresh()
+        finally:
+            self._reading.release()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -54,8 +64,16 @@ class RetiredMiddleware:
             return
         now = time.monotonic()
         if now - self.checked >= RETIRED_CHECK_S:
-            self.checked = now
-            await anyio.to_thread.run_sync(self._refresh)
+            if not self.known:
+                # Until the lake has answered once, a request waits for it: a retired use case must not
+                # answer after a restart.
+                self.checked = now
+                await anyio.to_thread.run_sync(self._refresh)
+            elif self._reading.acquire(blocking=False):
+                # Later reads never hold a request: a lake outage (s3fs retries for ~20 s) must not stall
+                # serving, which answers on the last known state meanwhile.
+                self.checked = now
+                threading.Thread(target=self._refresh_in_background, daemon=True).start()
         if self.record is None:
             await self.app(scope, receive, send)
             return
