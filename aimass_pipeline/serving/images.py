@@ -14,7 +14,7 @@ from typing import Any
 
 from aimass_pipeline.core.images import LIMITS, TOO_LARGE, ImageLimits, ImageRefused, decode
 from aimass_pipeline.core.specs import ImageSpec
-from aimass_pipeline.serving.request_limits import ASGIApp, Receive, Scope, Send, send_json
+from aimass_pipeline.serving.request_limits import ASGIApp, Receive, Scope, Send, replay, send_json
 
 IMAGE_PATH = "/predict_image"
 FIELD = "image"
@@ -72,7 +72,7 @@ class ImageRequestMiddleware:
         ]
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(forwarded)).encode())]
         inner = {**scope, "path": "/predict", "raw_path": b"/predict", "headers": headers}
-        await self.app(inner, _once(forwarded, receive), send)
+        await self.app(inner, replay(forwarded, receive), send)
 
     async def _body(self, receive: Receive) -> bytes:
         chunks, size = [], 0
@@ -107,19 +107,6 @@ class ImageRequestMiddleware:
             return await _multipart_image(scope, body, self.limits)
         shown = media or "none"
         raise _Refusal(415, f"Content-Type must be multipart/form-data or application/json, got {shown}")
-
-
-def _once(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replayed() -> Any:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()  # then the disconnect, as the server reports it
-
-    return replayed
 
 
 async def _multipart_image(scope: Scope, body: bytes, limits: ImageLimits) -> bytes:

@@ -104,7 +104,7 @@ class RequestGuardMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(b"".join(chunks), receive), _status_for_validation(send))
+        await self.app(scope, replay(b"".join(chunks), receive), _status_for_validation(send))
 
     async def _too_large(
         self,
@@ -127,7 +127,8 @@ class RequestGuardMiddleware:
         )
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``body`` once (already read by a middleware), then the server's own messages."""
     sent = False
 
     async def replayed() -> Any:

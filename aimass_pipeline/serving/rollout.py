@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
 import uuid
 from collections.abc import Callable
 
 from aimass_pipeline.core.lake import Lake
-from aimass_pipeline.core.prediction_log import PredictionLogger
 from aimass_pipeline.serving.arms import RolloutArms
 from aimass_pipeline.serving.champion import load_version
 from aimass_pipeline.serving.served_model import ServedModel, vet
+from aimass_pipeline.serving.startup import prediction_logger
 from aimass_pipeline.settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -26,6 +25,7 @@ def rollout_arms(
     prepare: Callable[[ServedModel], ServedModel],
     offered: object,
     record: dict,
+    on_dropped: Callable[[int], None],
 ) -> RolloutArms:
     """Arms reading ``serving_state/<use case>.json`` from the service's lake; a version is loaded from the
     registry like a new champion, vetted against the served schema and prepared (compiled) the same way."""
@@ -40,16 +40,8 @@ def rollout_arms(
             raise ValueError(f"{use_case} version {version} cannot serve this schema: {'; '.join(problems)}")
         return prepare(model)
 
-    shadow_log = None
-    if settings.prediction_log:
-        shadow_log = PredictionLogger(
-            settings.lake_url,
-            use_case,
-            flush_interval_s=settings.flush_s,
-            storage_options=settings.storage_options,
-            prefix=SHADOW_PREFIX,
-        )
-        atexit.register(shadow_log.close)
+    # Shadow rows the lake could not take count in the service's dropped-rows metric like served ones.
+    shadow_log = prediction_logger(settings, use_case, on_dropped, prefix=SHADOW_PREFIX)
     return RolloutArms(use_case, lake, settings.poll_s, load, shadow_log, uuid.uuid4().hex[:12])
 
 

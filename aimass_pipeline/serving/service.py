@@ -147,9 +147,8 @@ class ChampionService:
             ),
         )
         # issue 15: shadow and canary versions named in the lake's serving state (serving/arms.py).
-        self.arms = rollout_arms(
-            SETTINGS, CONTRACT.use_case, initial.name, self._prepare, CONTRACT, example_record(CONTRACT)
-        )
+        arm_args = (initial.name, self._prepare, CONTRACT, example_record(CONTRACT), dropped.inc)
+        self.arms = rollout_arms(SETTINGS, CONTRACT.use_case, *arm_args)
         self.arms.start(self._score)
         if STARTUP.follows_champion:
             self.follower.start()

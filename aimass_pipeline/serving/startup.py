@@ -11,7 +11,7 @@ from typing import Any
 
 import bentoml
 
-from aimass_pipeline.core.prediction_log import PredictionLogger
+from aimass_pipeline.core.prediction_log import PREFIX, PredictionLogger
 from aimass_pipeline.core.registry import THRESHOLD_TAG, threshold_of
 from aimass_pipeline.core.specs import UseCaseSpec, load_specs
 from aimass_pipeline.serving.champion import registry_champion, with_retries
@@ -98,8 +98,9 @@ def bento_threshold(stored: Any) -> float:
 
 
 def prediction_logger(
-    settings: ServingSettings, use_case: str, on_dropped: Callable[[int], None]
+    settings: ServingSettings, use_case: str, on_dropped: Callable[[int], None], prefix: str = PREFIX
 ) -> PredictionLogger | None:
+    """The service's prediction log (``prefix``: the served rows', or the shadow's beside them)."""
     if not settings.lake_url or not settings.prediction_log:
         log.info("prediction log off (AIMASS_LAKE_URL unset or AIMASS_PREDICTION_LOG=off)")
         return None
@@ -110,6 +111,7 @@ def prediction_logger(
         storage_options=settings.storage_options,
         on_dropped=on_dropped,
         api_key_id=api_key_id(settings.api_key),
+        prefix=prefix,
     )
     # on_shutdown is the normal path; atexit covers an interpreter exit that skips it. close() is
     # idempotent.
