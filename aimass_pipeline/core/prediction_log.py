@@ -55,6 +55,9 @@ __all__ = ["COLUMNS", "PREFIX", "PredictionLogger"]
 
 log = logging.getLogger(__name__)
 
+# A write slower than this is logged: the lake was down or struggling, though nothing was lost.
+SLOW_WRITE_S = 5.0
+
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -184,6 +187,7 @@ class PredictionLogger:
                     if not any(p is part for p in self._parts):
                         continue  # dropped meanwhile (lake down, buffer full)
                     batches, generation = list(part.batches), part.generation
+                started = time.monotonic()
                 try:
                     write_part(
                         self.fs, self.base, part.name, batches, local=self._local, api_key_id=self.api_key_id
@@ -191,6 +195,16 @@ class PredictionLogger:
                 except Exception:
                     self._failed(part)
                     break
+                took = time.monotonic() - started
+                if took > SLOW_WRITE_S:
+                    # The client's retries can outlast a short outage: the write succeeds, but late.
+                    log.warning(
+                        "prediction log: the lake was slow to answer: %d rows to %s/%s took %.1f s",
+                        part.rows,
+                        self.fs.unstrip_protocol(self.base),
+                        part.name,
+                        took,
+                    )
                 with self._lock:
                     self._failed_at = None
                     # A part trimmed while it was written keeps its place: what is left overwrites it next time.

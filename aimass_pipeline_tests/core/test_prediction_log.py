@@ -119,6 +119,35 @@ def test_a_failed_flush_logs_an_error_and_keeps_the_rows(
     assert list(_read(tmp_path)["prediction_id"]) == ["p0", "p1", "p2", "p3"]
 
 
+def test_a_write_that_succeeds_late_is_logged_as_a_slow_lake(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from aimass_pipeline.core import prediction_log
+
+    monkeypatch.setattr(prediction_log, "SLOW_WRITE_S", 0.05)
+    logger = PredictionLogger(str(tmp_path), USE_CASE, start=False)
+    logger.log(*_request(2), model_name="m", model_version="1", request_id="r")
+    real_open = logger.fs.open
+
+    def slow_open(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.2)  # the client's retries riding out an outage
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(logger.fs, "open", slow_open)
+    with caplog.at_level(logging.WARNING, logger="aimass_pipeline.core.prediction_log"):
+        assert logger.flush() == 2
+    slow = [r.getMessage() for r in caplog.records if "slow to answer" in r.getMessage()]
+    assert len(slow) == 1 and "2 rows" in slow[0], caplog.text
+    assert logger.failed_flushes == 0
+
+    caplog.clear()
+    monkeypatch.setattr(logger.fs, "open", real_open)
+    logger.log(*_request(1, start=2), model_name="m", model_version="1", request_id="r2")
+    with caplog.at_level(logging.WARNING, logger="aimass_pipeline.core.prediction_log"):
+        assert logger.flush() == 1
+    assert "slow to answer" not in caplog.text
+
+
 def test_a_full_buffer_is_flushed_by_the_request_that_fills_it(tmp_path: Path) -> None:
     reported: list[int] = []
     logger = PredictionLogger(str(tmp_path), USE_CASE, max_buffer=5, on_dropped=reported.append, start=False)

@@ -366,7 +366,10 @@ def test_drill_seaweedfs_stops_and_restarts_while_predictions_are_logged(
             dropped = sum(counters)
             stop(proc)
             assert proc.returncode == 0, served.log_path.read_text()[-3000:]
-        failed_flushes = served.log_path.read_text(errors="replace").count("could not write")
+        server_log = served.log_path.read_text(errors="replace")
+        # s3fs's retries may outlast the outage (a write that succeeds late) or not (a failed write, retried).
+        failed_flushes = server_log.count("could not write")
+        late_writes = server_log.count("the lake was slow to answer")
 
         lake = Lake(lake_url, s3.storage_options)
         parts = [p for p in lake.fs.find(lake.path("predictions")) if p.endswith(".parquet")]
@@ -380,10 +383,10 @@ def test_drill_seaweedfs_stops_and_restarts_while_predictions_are_logged(
     print(
         f"drill: {traffic.requests_sent} requests, {len(traffic.failures)} failed; {len(traffic.ids)} rows sent, "
         f"{len(traffic.ids) - len(missing)} traced in {len(parts)} parts ({duplicates} duplicate rows), "
-        f"{dropped:.0f} dropped; {failed_flushes} failed flushes while S3 was down"
+        f"{dropped:.0f} dropped; {failed_flushes} failed and {late_writes} late writes while S3 was down"
     )
     assert not traffic.failures, traffic.failures[:3]
-    assert failed_flushes >= 1, "the server never saw the outage: the drill proved nothing"
+    assert failed_flushes + late_writes >= 1, "the server never saw the outage: the drill proved nothing"
     assert dropped == 0
     assert not missing, f"{len(missing)} of {len(traffic.ids)} predictions not in the log, e.g. {missing[:3]}"
     assert traced == sample
