@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 export DO_NOT_TRACK := true
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
@@ -11,14 +12,19 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
 setup: $(STAMP)
 
-# torch first, from the CPU wheel: any other resolution pulls a multi-GB CUDA build.
+# torch first, from the CPU wheel: any other resolution pulls a multi-GB CUDA build. `make run` needs only
+# the runtime; the test tools (the dev extra) come with the first `make test` or `make lint`.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0 -c constraints.txt
-	$(BIN)/pip install -q -e '.[dev]' -c constraints.txt
+	$(BIN)/pip install -q -e . -c constraints.txt
 	cd dbt && ../$(BIN)/dbt parse --profiles-dir . --quiet
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev]' -c constraints.txt
+	touch $(DEV_STAMP)
 
 run: setup
 	$(BIN)/aimass run
@@ -33,17 +39,19 @@ browser:
 	fi
 
 # The import contracts in pyproject.toml are the walls between the packages (README, "Where things are").
-lint: setup
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check aimass_pipeline aimass_pipeline_tests bench
 	$(BIN)/ruff format --check aimass_pipeline aimass_pipeline_tests bench
 	$(BIN)/lint-imports
 
-format: setup
+format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix aimass_pipeline aimass_pipeline_tests bench
 	$(BIN)/ruff format aimass_pipeline aimass_pipeline_tests bench
 
-test: setup browser lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+# Two workers (pytest-xdist, one file per worker at a time; conftest.py says how files are grouped).
+TEST_WORKERS ?= 2
+test: $(DEV_STAMP) browser lint
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 up: setup
 	$(BIN)/aimass up

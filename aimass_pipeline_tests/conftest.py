@@ -57,6 +57,16 @@ def _restore_environment() -> Iterator[None]:
     os.environ.update(before)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _restore_environment_after_module() -> Iterator[None]:
+    """The same for a module's fixtures (a module-scoped home calls ``prepare()`` too): the next module, on
+    whichever xdist worker and in whichever order, starts from the environment the session started with."""
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
+
+
 @pytest.fixture
 def aimass_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A fresh embedded-defaults home for one test."""
@@ -104,3 +114,33 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# The test files that share the session's ``lifecycle_home``: under pytest-xdist they run on one worker, so it
+# is built once (the check below keeps the list true).
+LIFECYCLE_HOME_FILES = (
+    "aimass_pipeline_tests/cli/test_trace.py",
+    "aimass_pipeline_tests/infra/test_k8s_serving.py",
+    "aimass_pipeline_tests/test_lifecycle.py",
+    "aimass_pipeline_tests/test_ui.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        if "lifecycle_home" in getattr(item, "fixturenames", ()) and path not in LIFECYCLE_HOME_FILES:
+            raise pytest.UsageError(f"{path} uses lifecycle_home: add it to conftest.LIFECYCLE_HOME_FILES")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`make test` runs on two pytest-xdist workers: a file's tests stay on one worker (its module fixtures
+    are built once, its tests keep their order), and the files sharing the lifecycle home stay together."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class ByFile(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "lifecycle_home" if path in LIFECYCLE_HOME_FILES else path
+
+    return ByFile(config, log)

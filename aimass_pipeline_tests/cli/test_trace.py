@@ -17,7 +17,7 @@ from aimass_pipeline.collection.landing import list_landed_files
 from aimass_pipeline.core.registry import champion_version
 from aimass_pipeline.settings import Settings, load_settings
 from aimass_pipeline_tests.bento_server import bento_server
-from aimass_pipeline_tests.conftest import AIMASS, ROOT, env_for
+from aimass_pipeline_tests.conftest import _ENV_KEYS, AIMASS, ROOT, env_for
 from aimass_pipeline_tests.serving.test_bento_service import VALID
 
 USE_CASE = "credit_risk"
@@ -25,9 +25,9 @@ COMMIT = re.compile(r"^([0-9a-f]{40})(-dirty)?$")
 
 
 def _settings(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    # The home's own lake, not one a developer's shell exported.
-    monkeypatch.delenv("AIMASS_LAKE_URL", raising=False)
-    monkeypatch.delenv("AIMASS_ENV", raising=False)
+    # The home's own lake and keys, as `aimass run` made them, not what a shell or another test exported.
+    for key in _ENV_KEYS:
+        monkeypatch.delenv(key, raising=False)
     return load_settings(home)
 
 
