@@ -4,6 +4,7 @@ this instance (orchestration/queue.py)."""
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import time
 from collections.abc import Iterator
@@ -64,9 +65,14 @@ def _report(name: str, what: str, result, elapsed: float, term=None) -> bool:
     print(f"[{name}] {what}: run {result.run_id} FAILED after {elapsed:.1f}s", file=err)
     for line in run_failures(result):
         print(f"[{name}]   {line}", file=err)
-    if term:  # the third-party log is not on the terminal: the whole error is
-        for error in step_errors(result):
+    if term:  # the third-party log is not on the terminal: the whole error is (a refusal's stack: the log)
+        log = io.StringIO()
+        for error in step_errors(result, expected_to=log):
             print(f"[{name}] {error}", file=err)
+        if log.getvalue():
+            with open(term.log_file, "a") as handle:
+                handle.write(log.getvalue())
+            print(f"[{name}]   (where it was raised: {term.log_file})", file=err)
     err.flush()
     return False
 

@@ -52,12 +52,31 @@ def third_party_to_log(logs_dir: Path) -> Iterator[Terminal]:
             err.close()
 
 
-def step_errors(result) -> list[str]:
-    """Every failed step's whole error (message, stack and causes), for the terminal."""
+def _expected(error) -> bool:
+    from aimass_pipeline.core.errors import DataContractError
+    from aimass_pipeline.core.signing import UntrustedArtifactError
+
+    # Refusals AIMass makes on purpose: their one line names the file, row (or artifact) and rule.
+    expected = {DataContractError.__name__, UntrustedArtifactError.__name__}
+    while error is not None:
+        if error.cls_name in expected:
+            return True
+        error = error.cause
+    return False
+
+
+def step_errors(result, expected_to: IO[str] | None = None) -> list[str]:
+    """Every failed step's whole error (message, stack and causes), for the terminal. An expected refusal
+    (a data contract broken, a tampered artifact) is whole in the one line ``run_failures`` prints: its stack
+    goes to ``expected_to`` (the run's log file) instead, when given."""
     errors = []
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error is not None:
-            errors.append(f"step {event.step_key}:\n{event.step_failure_data.error.to_string()}")
+            text = f"step {event.step_key}:\n{event.step_failure_data.error.to_string()}"
+            if expected_to is not None and _expected(event.step_failure_data.error):
+                print(text, file=expected_to, flush=True)
+            else:
+                errors.append(text)
     return errors
 
 

@@ -61,6 +61,26 @@ def test_a_failed_step_reaches_the_terminal_in_full() -> None:
     assert "Traceback" in text or 'File "' in text, text  # the stack, not only the last line
 
 
+def test_a_broken_data_contract_is_one_line_on_the_terminal_and_its_stack_in_the_log(tmp_path: Path) -> None:
+    from dagster import asset, materialize
+
+    from aimass_pipeline.cli.lifecycle import _report
+    from aimass_pipeline.core.errors import DataContractError
+
+    @asset
+    def refused() -> int:
+        raise DataContractError("-5.0 is below 0", source="batch_0002.csv", rule="range.min", rows=[5])
+
+    result = materialize([refused], raise_on_error=False)
+    out, err, log = io.StringIO(), io.StringIO(), tmp_path / "run.log"
+    assert not _report("uc", "lifecycle", result, 1.0, Terminal(out, err, log))
+    text = err.getvalue()
+    assert "batch_0002.csv, row(s) 5: [range.min] -5.0 is below 0" in text, text
+    assert 'File "' not in text and "Traceback" not in text and "Stack Trace" not in text, text
+    assert str(log) in text, "the terminal says where the stack went"
+    assert 'File "' in log.read_text() and "DataContractError" in log.read_text()
+
+
 def test_a_bug_still_prints_its_traceback_on_the_terminal(tmp_path: Path) -> None:
     code = (
         "import subprocess, sys\n"
