@@ -51,7 +51,7 @@ class ImageRequestMiddleware:
             await self.app(scope, receive, send)
             return
         if scope.get("method") != "POST":
-            await send_json(send, 405, {"error": f"{IMAGE_PATH} takes POST"})
+            await send_json(send, 405, {"error": f"{IMAGE_PATH} takes POST"}, ((b"allow", b"POST"),))
             return
         try:
             body = await self._body(receive)
@@ -96,6 +96,7 @@ class ImageRequestMiddleware:
                 payload = json.loads(body)
             except ValueError as exc:
                 raise _Refusal(400, f"the body is not JSON: {exc}") from None
+            _only_the_image(payload.keys() if isinstance(payload, dict) else ())
             text = payload.get(FIELD) if isinstance(payload, dict) else None
             if not isinstance(text, str):
                 raise _Refusal(422, f"the body needs {FIELD!r}: the image as a base64 string", "missing")
@@ -109,6 +110,13 @@ class ImageRequestMiddleware:
         raise _Refusal(415, f"Content-Type must be multipart/form-data or application/json, got {shown}")
 
 
+def _only_the_image(fields) -> None:
+    """The body holds the image and nothing else, as /predict's records hold only the contract's fields."""
+    extra = sorted(set(fields) - {FIELD})
+    if extra:
+        raise _Refusal(422, f"unexpected field(s) {extra}: the body takes only {FIELD!r}", "extra_forbidden")
+
+
 async def _multipart_image(scope: Scope, body: bytes, limits: ImageLimits) -> bytes:
     from starlette.datastructures import UploadFile
     from starlette.requests import Request
@@ -120,6 +128,7 @@ async def _multipart_image(scope: Scope, body: bytes, limits: ImageLimits) -> by
         form = await Request(scope, receive).form(max_files=1, max_fields=8)
     except Exception as exc:  # noqa: BLE001 - python-multipart raises several types for a malformed body
         raise _Refusal(400, f"not a readable multipart body: {exc}") from None
+    _only_the_image(form.keys())
     upload = form.get(FIELD)
     if not isinstance(upload, UploadFile):
         raise _Refusal(422, f"the form needs a file field {FIELD!r}", "missing")

@@ -58,14 +58,67 @@ ERRORS = {
     "422": ("The JSON does not match the request schema; detail[].loc names the field", "ValidationError"),
     "503": ("Overloaded: the request could not be scored within its latency budget", "Error"),
 }
+# POST /predict_image (serving/images.py): its 400 has no field list, its 422 names the image rule broken.
+IMAGE_ERRORS = {
+    **ERRORS,
+    "400": ("The JSON body does not parse, or the multipart body cannot be read", "Error"),
+    "413": ("The body is over AIMASS_MAX_BODY_BYTES, or the image over the image byte limit", "Error"),
+    "415": ("The Content-Type is neither multipart/form-data nor application/json", "Error"),
+    "422": (
+        "No image, another field, bad base64, not a PNG or JPEG, corrupt, too many pixels (read from the header, before "
+        "decoding) or a mode that does not convert; detail[].type names the rule",
+        "ValidationError",
+    ),
+}
+IMAGE_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["image"],
+                # Only the image: another field is a 422 (images._only_the_image).
+                "additionalProperties": False,
+                "properties": {
+                    "image": {"type": "string", "format": "binary", "description": "a PNG or JPEG"}
+                },
+            }
+        },
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["image"],
+                "additionalProperties": False,
+                "properties": {
+                    "image": {"type": "string", "format": "byte", "description": "a PNG or JPEG, base64"}
+                },
+            }
+        },
+    },
+}
 SECURITY_SCHEMES = {
     "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     "BearerKey": {"type": "http", "scheme": "bearer"},
 }
 
 
-def document(spec: dict[str, Any], api_paths: Iterable[str], secured: bool) -> dict[str, Any]:
-    """``spec`` with the API routes' responses as the service gives them."""
+def _responses(ok: dict[str, Any], errors: dict[str, tuple[str, str]], secured: bool) -> dict[str, Any]:
+    responses = {"200": ok}
+    for status, (description, schema) in errors.items():
+        if status == "401" and not secured:
+            continue
+        responses[status] = {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": _REF.format(schema)}}},
+        }
+    return responses
+
+
+def document(
+    spec: dict[str, Any], api_paths: Iterable[str], secured: bool, image_path: str | None = None
+) -> dict[str, Any]:
+    """``spec`` with the API routes' responses as the service gives them; ``image_path``: the image route
+    (an image contract's), which the middleware serves outside BentoML and BentoML does not document."""
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
     schemas["ValidationError"] = VALIDATION_ERROR_SCHEMA
@@ -75,29 +128,36 @@ def document(spec: dict[str, Any], api_paths: Iterable[str], secured: bool) -> d
         spec["components"]["securitySchemes"] = SECURITY_SCHEMES
     for path in api_paths:
         operation = spec["paths"][path]["post"]
-        responses = {"200": operation["responses"]["200"]}
-        for status, (description, schema) in ERRORS.items():
-            if status == "401" and not secured:
-                continue
-            responses[status] = {
-                "description": description,
-                "content": {"application/json": {"schema": {"$ref": _REF.format(schema)}}},
-            }
-        operation["responses"] = responses
+        operation["responses"] = _responses(operation["responses"]["200"], ERRORS, secured)
         # A POST without a body is a 415 (no Content-Type) or 400, never scored: the body is required.
         operation["requestBody"]["required"] = True
         if secured:
             operation["security"] = [{"ApiKeyHeader": []}, {"BearerKey": []}]
+    if image_path is not None:
+        predict = spec["paths"]["/predict"]["post"]
+        image = {
+            "operationId": "predict_image",
+            "summary": "Score one image: decoded as landing decodes it, answered as /predict answers its record",
+            "tags": predict.get("tags", []),
+            "requestBody": IMAGE_BODY,
+            "responses": _responses(predict["responses"]["200"], IMAGE_ERRORS, secured),
+        }
+        if secured:
+            image["security"] = [{"ApiKeyHeader": []}, {"BearerKey": []}]
+        spec["paths"][image_path] = {"post": image}
     return spec
 
 
 class OpenApiMiddleware:
     """Rewrites BentoML's ``GET /docs.json`` answer with ``document``."""
 
-    def __init__(self, app: ASGIApp, api_paths: Iterable[str], secured: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, api_paths: Iterable[str], secured: bool, image_path: str | None = None
+    ) -> None:
         self.app = app
         self.api_paths = tuple(api_paths)
         self.secured = secured
+        self.image_path = image_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "GET" or scope.get("path") != DOCS_PATH:
@@ -115,7 +175,9 @@ class OpenApiMiddleware:
         await self.app(scope, receive, held)
         body = b"".join(chunks)
         if start.get("status") == 200:
-            body = json.dumps(document(json.loads(body), self.api_paths, self.secured)).encode()
+            body = json.dumps(
+                document(json.loads(body), self.api_paths, self.secured, self.image_path)
+            ).encode()
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

@@ -30,7 +30,7 @@ from aimass_pipeline.serving.champion import ChampionFollower, ServedModel, load
 from aimass_pipeline.serving.compiled import compiled_served
 from aimass_pipeline.serving.config import SERVICE_CONFIG
 from aimass_pipeline.serving.guards import ApiKeyMiddleware, RejectedInputWithoutTraceback, ServiceMetrics
-from aimass_pipeline.serving.images import ImageRequestMiddleware
+from aimass_pipeline.serving.images import IMAGE_PATH, ImageRequestMiddleware
 from aimass_pipeline.serving.lifecycle import RetiredMiddleware, swap_recorder
 from aimass_pipeline.serving.openapi import OpenApiMiddleware
 from aimass_pipeline.serving.privacy import pii_guard
@@ -292,4 +292,5 @@ ChampionService.add_asgi_middleware(
 )
 ChampionService.add_asgi_middleware(RefusalHeaderMiddleware)
 ChampionService.add_asgi_middleware(RetiredMiddleware, use_case=CONTRACT.use_case, lake_url=SETTINGS.lake_url, storage_options=SETTINGS.storage_options, api_paths=API_PATHS)  # fmt: skip
-ChampionService.add_asgi_middleware(OpenApiMiddleware, api_paths=API_PATHS, secured=bool(SETTINGS.api_key))
+IMAGE = IMAGE_PATH if image_spec_of(CONTRACT) else None
+ChampionService.add_asgi_middleware(OpenApiMiddleware, api_paths=API_PATHS, secured=bool(SETTINGS.api_key), image_path=IMAGE)  # fmt: skip

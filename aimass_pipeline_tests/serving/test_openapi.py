@@ -96,8 +96,19 @@ def live(request: pytest.FixtureRequest, built: Settings) -> Iterator[str]:
         yield server.url
 
 
-def test_every_api_response_is_documented_with_its_body(live: str) -> None:
+def test_every_api_response_is_documented_with_its_body(live: str, request: pytest.FixtureRequest) -> None:
     spec = requests.get(f"{live}/docs.json", headers={"X-API-Key": API_KEY}, timeout=30).json()
+    image = spec["paths"].get("/predict_image")
+    if request.node.callspec.params["live"] == "digits":  # the image contract: its upload route is documented
+        assert image is not None, sorted(spec["paths"])
+        assert set(image["post"]["responses"]) == DOCUMENTED, sorted(image["post"]["responses"])
+        assert image["post"]["responses"]["200"] == spec["paths"]["/predict"]["post"]["responses"]["200"]
+        body = image["post"]["requestBody"]
+        assert body["required"] is True
+        assert set(body["content"]) == {"multipart/form-data", "application/json"}
+        assert {"ApiKeyHeader": []} in image["post"]["security"]
+    else:
+        assert image is None, "only an image contract has /predict_image"
     for path in ("/predict", "/predict_batch"):
         responses = spec["paths"][path]["post"]["responses"]
         assert set(responses) == DOCUMENTED, (path, sorted(responses))
@@ -141,6 +152,12 @@ def test_schemathesis_with_every_check_finds_nothing(live: str, tmp_path: Path) 
         "30",
         "--no-color",
     ]
+    # No schema can say "a PNG that decodes within the pixel limits": a schema-valid /predict_image body may
+    # be refused with its documented 422, on that route alone.
+    (tmp_path / "schemathesis.toml").write_text(
+        '[[operations]]\ninclude-path = "/predict_image"\n'
+        'checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "422"]\n'
+    )
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 
@@ -221,9 +238,19 @@ def test_an_uploaded_png_is_scored_as_its_pixel_record(live: str, request: pytes
         "no image field": (422, {"json": {"picture": "AAAA"}, "headers": key}),
         "bomb": (422, {"files": {"image": ("x.png", bomb_png(), "image/png")}, "headers": key}),
         "bad base64": (422, {"json": {"image": "not base64!"}, "headers": key}),
+        "another json field": (
+            422,
+            {"json": {"image": base64.b64encode(png).decode(), "x": 1}, "headers": key},
+        ),
+        "another form field": (
+            422,
+            {"files": {"image": ("x.png", png, "image/png")}, "data": {"note": "hi"}, "headers": key},
+        ),
         "over the body limit": (413, {"files": {"image": ("x.png", b"\0" * (33 << 20))}, "headers": key}),
     }
     for name, (status, kwargs) in refused.items():
         answer = requests.post(f"{live}/predict_image", timeout=60, **kwargs)
         assert answer.status_code == status, (name, answer.status_code, answer.text[:300])
     assert requests.post(f"{live}/predict_image", json={"image": "AAAA"}, timeout=30).status_code == 401
+    wrong_method = requests.get(f"{live}/predict_image", headers=key, timeout=30)
+    assert (wrong_method.status_code, wrong_method.headers.get("allow")) == (405, "POST")
