@@ -65,8 +65,8 @@ IMAGE_ERRORS = {
     "413": ("The body is over AIMASS_MAX_BODY_BYTES, or the image over the image byte limit", "Error"),
     "415": ("The Content-Type is neither multipart/form-data nor application/json", "Error"),
     "422": (
-        "No image, another field, bad base64, not a PNG or JPEG, corrupt, too many pixels (read from the header, before "
-        "decoding) or a mode that does not convert; detail[].type names the rule",
+        "No image, another field, bad base64, not a PNG or JPEG, corrupt, too many pixels (read from the "
+        "header, before decoding) or a mode that does not convert; detail[].type names the rule",
         "ValidationError",
     ),
 }
@@ -100,6 +100,7 @@ SECURITY_SCHEMES = {
     "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
     "BearerKey": {"type": "http", "scheme": "bearer"},
 }
+SECURITY = [{name: []} for name in SECURITY_SCHEMES]
 
 
 def _responses(ok: dict[str, Any], errors: dict[str, tuple[str, str]], secured: bool) -> dict[str, Any]:
@@ -132,7 +133,7 @@ def document(
         # A POST without a body is a 415 (no Content-Type) or 400, never scored: the body is required.
         operation["requestBody"]["required"] = True
         if secured:
-            operation["security"] = [{"ApiKeyHeader": []}, {"BearerKey": []}]
+            operation["security"] = SECURITY
     if image_path is not None:
         predict = spec["paths"]["/predict"]["post"]
         image = {
@@ -143,7 +144,7 @@ def document(
             "responses": _responses(predict["responses"]["200"], IMAGE_ERRORS, secured),
         }
         if secured:
-            image["security"] = [{"ApiKeyHeader": []}, {"BearerKey": []}]
+            image["security"] = SECURITY
         spec["paths"][image_path] = {"post": image}
     return spec
 
