@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from aimass_pipeline.cli import stores
 from aimass_pipeline.cli.common import spec_or_exit
+from aimass_pipeline.core.aliases import PROMOTED_BY
 from aimass_pipeline.settings import load_settings
 
 HISTORY_SCHEMA_VERSION = 1
@@ -34,7 +35,7 @@ def collect_history(settings, use_case: str) -> list[dict]:
                     k.split(".", 1)[1]: float(v) for k, v in tags.items() if k.startswith("holdout.")
                 },
                 "gate": gate,
-                "promoted_by": tags.get("promoted_by", "gate" if gate.get("promote") == "true" else None),
+                "promoted_by": tags.get(PROMOTED_BY, "gate" if gate.get("promote") == "true" else None),
             }
         )
     return entries

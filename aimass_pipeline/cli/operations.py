@@ -10,25 +10,23 @@ from aimass_pipeline.core.audit import PROMOTE, ROLLBACK
 from aimass_pipeline.settings import load_settings
 
 
-def _move_champion(use_case: str, move, wait: bool, action: str, reason: str | None = None) -> int:
+def _move_champion(use_case: str, direct, by_client, wait: bool, action: str, reason: str | None) -> int:
     """Apply an operator's alias change, which running services pick up at their next registry poll, then
-    build the champion's bento for the next start: in the background, or before returning with ``wait``."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
+    build the champion's bento for the next start: in the background, or before returning with ``wait``.
+    ``direct(db)`` moves it on the embedded SQLite registry, ``by_client(client)`` through MLflow's client
+    (any other store); both return (champion, previous)."""
     from aimass_pipeline.cli.audit_trail import record_move
-    from aimass_pipeline.core.registry import PromotionConflict, champion_version, previous_version
-    from aimass_pipeline.deployment.bento import build_champion_bento, start_bento_build
+    from aimass_pipeline.cli.stores import sqlite_registry
+    from aimass_pipeline.core.aliases import PromotionConflict
 
     settings = load_settings().prepare()
     spec_or_exit(settings.use_case_specs(), use_case, settings.spec_errors())
-    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    db = sqlite_registry(settings.mlflow_tracking_uri)
     try:
-        move(client)
-    except (LookupError, MlflowException, PromotionConflict) as exc:
+        champion, previous = direct(db) if db is not None else _by_client(settings, by_client)
+    except (LookupError, PromotionConflict) as exc:
         # An operator's typo (no such version, nothing to roll back to) is a message, not a traceback.
-        raise SystemExit(f"aimass: {getattr(exc, 'message', None) or exc}") from exc
-    champion, previous = champion_version(client, use_case), previous_version(client, use_case)
+        raise SystemExit(f"aimass: {exc}") from exc
     record_move(settings, action, use_case, champion, previous, reason)
     print(
         f"{use_case}: champion = version {champion.version}; previous = "
@@ -37,32 +35,59 @@ def _move_champion(use_case: str, move, wait: bool, action: str, reason: str | N
         flush=True,
     )
     if wait:
+        from aimass_pipeline.deployment.bento import build_champion_bento
+
         print(f"{use_case}: bento {build_champion_bento(settings, use_case)} built for the next start")
     else:
+        from aimass_pipeline.deployment.background import start_bento_build
+
         log_file = start_bento_build(settings, use_case)
         print(f"{use_case}: its bento is building in the background for the next start (log: {log_file})")
     return 0
 
 
+def _by_client(settings, move):
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    try:
+        return move(client)
+    except MlflowException as exc:
+        raise SystemExit(f"aimass: {exc.message or exc}") from exc
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
-    from aimass_pipeline.core.registry import champion_version, promote
+    from aimass_pipeline.cli import registry_writes
+    from aimass_pipeline.core.aliases import PROMOTED_BY
 
-    def move(client) -> None:
-        version = str(args.version)
-        client.get_model_version(args.use_case, version)  # a clear error before any alias moves
+    use_case, version = args.use_case, str(args.version)
+
+    def by_client(client):
+        from aimass_pipeline.core.registry import champion_version, previous_version, promote
+
+        client.get_model_version(use_case, version)  # a clear error before any alias moves
         # Compare-and-set on what the operator's command saw: a gate landing in between is not overwritten.
-        current = champion_version(client, args.use_case)
-        promote(client, args.use_case, version, expected=str(current.version) if current else None)
-        client.set_model_version_tag(args.use_case, version, "promoted_by", "operator")
+        current = champion_version(client, use_case)
+        promote(client, use_case, version, expected=str(current.version) if current else None)
+        client.set_model_version_tag(use_case, version, PROMOTED_BY, "operator")
+        return champion_version(client, use_case), previous_version(client, use_case)
 
-    return _move_champion(args.use_case, move, args.wait, PROMOTE, args.reason)
+    direct = lambda db: registry_writes.promote(db, use_case, version, by="operator")  # noqa: E731
+    return _move_champion(use_case, direct, by_client, args.wait, PROMOTE, args.reason)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from aimass_pipeline.core.registry import rollback
+    from aimass_pipeline.cli import registry_writes
 
-    move = lambda client: rollback(client, args.use_case)  # noqa: E731
-    return _move_champion(args.use_case, move, args.wait, ROLLBACK, args.reason)
+    def by_client(client):
+        from aimass_pipeline.core.registry import champion_version, previous_version, rollback
+
+        rollback(client, args.use_case)
+        return champion_version(client, args.use_case), previous_version(client, args.use_case)
+
+    direct = lambda db: registry_writes.rollback(db, args.use_case)  # noqa: E731
+    return _move_champion(args.use_case, direct, by_client, args.wait, ROLLBACK, args.reason)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

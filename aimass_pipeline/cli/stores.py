@@ -19,10 +19,26 @@ USE_CASE_TAG = (
 _WORKSPACE = "default"
 
 
-def _sqlite_file(uri: str) -> Path | None:
+# The revision of MLflow's schema (its alembic head, MLflow 3.17) that the SQL here and in
+# cli/registry_writes.py was written against; a store at any other revision goes through MLflow's client.
+# A test fails when the installed MLflow's head moves, so the SQL is reviewed before this changes.
+MLFLOW_SCHEMA = "dc11669786a5"
+
+
+def sqlite_registry(uri: str) -> Path | None:
+    """The SQLite file of an embedded MLflow store that may be read (and moved) directly: None for another
+    store or a file at a schema revision other than MLFLOW_SCHEMA. A file not there yet is returned."""
     if not uri.startswith("sqlite:///"):
         return None
-    return Path(unquote(uri[len("sqlite:///") :]))
+    path = Path(unquote(uri[len("sqlite:///") :].split("?", 1)[0]))
+    if not path.exists():
+        return path
+    with closing(_read_only(path)) as conn:
+        try:
+            revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError:  # no such table: not a store MLflow made
+            return None
+    return path if revision == (MLFLOW_SCHEMA,) else None
 
 
 def _read_only(path: Path) -> sqlite3.Connection:
@@ -34,7 +50,7 @@ def _read_only(path: Path) -> sqlite3.Connection:
 def model_versions(settings: Settings, use_case: str) -> list[dict[str, Any]]:
     """Every registered version of ``use_case``, oldest first: version, run id, creation time (ms), tags and
     aliases. An empty list when the use case has no registered model yet."""
-    db = _sqlite_file(settings.mlflow_tracking_uri)
+    db = sqlite_registry(settings.mlflow_tracking_uri)
     if db is None:
         return _versions_by_client(settings, use_case)
     if not db.exists():
@@ -99,7 +115,7 @@ class SqliteRuns:
 
 def run_source(settings: Settings):
     """Where `aimass trace` reads versions and runs: the SQLite file directly, else MLflow's client."""
-    db = _sqlite_file(settings.mlflow_tracking_uri)
+    db = sqlite_registry(settings.mlflow_tracking_uri)
     if db is not None:
         return SqliteRuns(db)
     from mlflow.tracking import MlflowClient

@@ -17,15 +17,17 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import fsspec
-import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
 
 from aimass_pipeline.core.exclusive import create_exclusive, replace_local
 from aimass_pipeline.core.locations import Location
 from aimass_pipeline.core.pseudonyms import stored_pieces
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # (endpoint options, manifest URL) -> the manifest's bytes; manifests are immutable once written.
 _MANIFESTS: dict[tuple[str, str], bytes] = {}
@@ -89,6 +91,8 @@ class Lake:
         return self.write_bytes(buffer.getvalue(), *parts)
 
     def read_parquet(self, *parts: str) -> pd.DataFrame:
+        import pandas as pd  # here, not at the top: the CLI's audit trail uses the lake without pandas
+
         return pd.read_parquet(io.BytesIO(self.read_bytes(*parts)))
 
     def _manifest(self, path: str) -> dict | None:

@@ -16,14 +16,19 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 # Re-exported: training, evaluation and the CLI have always found them here.
+from aimass_pipeline.core.aliases import (  # noqa: F401
+    CHAMPION,
+    PREVIOUS,
+    PromotionConflict,
+    compare_and_set,
+    rollback_move,
+)
 from aimass_pipeline.core.mlflow_names import CODE_VERSION_TAG, redacted, run_url  # noqa: F401
 from aimass_pipeline.core.scoring import DEFAULT_THRESHOLD
 from aimass_pipeline.core.signing import UntrustedArtifactError, sign_directory, verify_directory
 
 _log = logging.getLogger(__name__)
 
-CHAMPION = "champion"
-PREVIOUS = "previous"
 # A registered version's decision threshold on P(positive class). The documented rule: an untagged version
 # (registered before thresholds were tuned, or by hand) uses DEFAULT_THRESHOLD; a tag that is not a number in
 # [0, 1] is an error, never the default.
@@ -179,18 +184,10 @@ def register_version(
 
 def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
     """Swap ``champion`` and ``previous``; returns (new champion, new previous)."""
-    current, previous = champion_version(client, name), previous_version(client, name)
-    if previous is None:
-        raise LookupError(f"{name}: no version has alias {PREVIOUS!r}, nothing to roll back to")
-    if current is None:
-        raise LookupError(f"{name}: no champion to roll back from")
+    previous, current = rollback_move(ClientAliases(client), name)
     # The same compare-and-set as a promotion: a gate that moved the champion meanwhile is not undone.
-    promote(client, name, str(previous.version), expected=str(current.version))
-    return str(previous.version), str(current.version)
-
-
-class PromotionConflict(RuntimeError):
-    """The champion moved between the read a promotion decided on and the promotion: the later decision loses."""
+    promote(client, name, previous, expected=current)
+    return previous, current
 
 
 # Registry errors worth another try: the store did not answer (MLflow wraps a lost database connection as
@@ -221,7 +218,9 @@ def promote(
     want = None if expected is None or expected is _ANY else str(expected)
     for attempt in range(1, attempts + 1):
         try:
-            return _compare_and_set(client, name, str(version), want, check=expected is not _ANY)
+            return compare_and_set(
+                ClientAliases(client), name, str(version), want, check=expected is not _ANY
+            )
         except MlflowException as exc:
             if exc.error_code not in _TRANSIENT or attempt == attempts:
                 raise
@@ -234,28 +233,15 @@ def promote(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _compare_and_set(
-    client: MlflowClient, name: str, version: str, want: str | None, check: bool
-) -> str | None:
-    current = champion_version(client, name)
-    now = str(current.version) if current is not None else None
-    if now == version:
-        # Already champion: a retry after the champion moved but before we heard back, or a re-run.
-        if want is not None and want != version and _alias(client, name, PREVIOUS) != want:
-            client.set_registered_model_alias(name, PREVIOUS, want)
-        return want if check else _alias(client, name, PREVIOUS)
-    if check and now != want:
-        raise PromotionConflict(
-            f"{name}: champion moved from version {want or 'none'} to version {now or 'none'} while version "
-            f"{version} was being decided on; version {version} was NOT promoted (the later decision loses: "
-            f"champion stays version {now or 'none'})"
-        )
-    if now is not None:
-        client.set_registered_model_alias(name, PREVIOUS, now)
-    client.set_registered_model_alias(name, CHAMPION, version)
-    return now
+class ClientAliases:
+    """core.aliases.Aliases on MLflow's client."""
 
+    def __init__(self, client: MlflowClient) -> None:
+        self.client = client
 
-def _alias(client: MlflowClient, name: str, alias: str) -> str | None:
-    found = _by_alias(client, name, alias)
-    return str(found.version) if found is not None else None
+    def version_of(self, name: str, alias: str) -> str | None:
+        found = _by_alias(self.client, name, alias)
+        return str(found.version) if found is not None else None
+
+    def point(self, name: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(name, alias, version)

@@ -12,12 +12,10 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -98,28 +96,6 @@ def build_champion_bento(settings: Settings, use_case: str) -> str:
         tag = _in_bentoml_child(settings, "_build", asdict(champion))
     log.info("built bento %s serving %s", tag, champion.model_tag)
     return str(tag)
-
-
-def start_bento_build(settings: Settings, use_case: str) -> Path:
-    """Build the champion's bento in a detached process (it outlives the command); returns its log file."""
-    logs = settings.home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log_file = logs / f"bento-{use_case}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
-    code = (
-        "import sys; from aimass_pipeline.deployment.bento import build_champion_bento; "
-        "from aimass_pipeline.settings import load_settings; "
-        "print(build_champion_bento(load_settings(), sys.argv[1]), flush=True)"
-    )
-    with open(log_file, "ab") as out:
-        subprocess.Popen(
-            [sys.executable, "-c", code, use_case],
-            env=settings.child_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return log_file
 
 
 def latest_bento_tag(settings: Settings, use_case: str) -> str | None:

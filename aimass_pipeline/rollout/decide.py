@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from aimass_pipeline.core import audit, rollout
+from aimass_pipeline.core.aliases import PROMOTED_BY
 from aimass_pipeline.core.registry import PromotionConflict, promote
 from aimass_pipeline.rollout.canary import PROMOTE, STOP, CanaryVerdict, evaluate_canary
 from aimass_pipeline.rollout.logs import read_log, read_outcomes
@@ -45,7 +46,7 @@ def act(lake: Any, client: Any, use_case: str, arm: rollout.Arm, verdict: Canary
         except PromotionConflict as exc:
             rollout.end_canary(lake, use_case, STOP, f"not promoted: {exc}", running, who=SENSOR)
             return "stopped: the champion moved during the canary"
-        client.set_model_version_tag(use_case, arm.version, "promoted_by", "canary")
+        client.set_model_version_tag(use_case, arm.version, PROMOTED_BY, "canary")
         audit.record(
             lake,
             action=audit.PROMOTE,

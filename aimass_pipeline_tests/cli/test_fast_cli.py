@@ -17,6 +17,9 @@ HEAVY = ("dagster", "mlflow", "torch", "xgboost", "great_expectations", "dbt", "
 _PROBE = """\
 import json, sys
 from aimass_pipeline.cli.main import main
+import aimass_pipeline.deployment.background as background
+# The bento a promotion builds in a detached child is not what is timed (the child pays MLflow and BentoML).
+background.start_bento_build = lambda settings, use_case: "no-build.log"
 try:
     code = main(sys.argv[2:])
 except SystemExit as exc:
@@ -123,3 +126,32 @@ def test_help_and_quarantine_list_import_nothing_heavy(tmp_path: Path, args: lis
     assert not set(HEAVY) & set(probe["modules"]), (
         f"{args} imported {sorted(set(HEAVY) & set(probe['modules']))}"
     )
+
+
+def test_promote_and_rollback_move_the_aliases_without_heavy_imports(
+    home_with_champion: Path, tmp_path: Path
+) -> None:
+    """Last in this file: they move the aliases the tests above read, and put them back."""
+    from mlflow.tracking import MlflowClient
+
+    from aimass_pipeline.core.registry import champion_version, previous_version
+
+    uri = f"sqlite:///{home_with_champion / 'mlflow' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    def aliases() -> tuple[str, str]:
+        champion, previous = champion_version(client, "credit_risk"), previous_version(client, "credit_risk")
+        return str(champion.version), str(previous.version)
+
+    for args, after in (
+        (["promote", "credit_risk", "1", "--reason", "v2 misbehaves"], ("1", "2")),
+        (["rollback", "credit_risk"], ("2", "1")),
+    ):
+        proc, probe = _probe(home_with_champion, tmp_path, *args)
+        assert probe["code"] == 0, proc.stderr
+        assert not set(HEAVY) & set(probe["modules"]), (
+            f"{args[0]} imported {sorted(set(HEAVY) & set(probe['modules']))}"
+        )
+        assert f"champion = version {after[0]}; previous = {after[1]}" in proc.stdout
+        assert aliases() == after
+    assert client.get_model_version("credit_risk", "1").tags["promoted_by"] == "operator"

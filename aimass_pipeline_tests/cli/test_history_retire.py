@@ -48,7 +48,9 @@ def _registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def home(aimass_home: Settings, _registry: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     shutil.copy(_registry, Path(aimass_home.mlflow_tracking_uri.removeprefix("sqlite:///")))
     # The bento build a promotion starts in the background is not what is tested here (no model to build).
-    monkeypatch.setattr("aimass_pipeline.deployment.bento.start_bento_build", lambda s, uc: "no-build.log")
+    monkeypatch.setattr(
+        "aimass_pipeline.deployment.background.start_bento_build", lambda s, uc: "no-build.log"
+    )
     return aimass_home
 
 
