@@ -23,25 +23,18 @@ from aimass_pipeline.cli.main import main
 from aimass_pipeline.cli.status import collect_status
 from aimass_pipeline.core import audit
 from aimass_pipeline.core.lake import Lake
-from aimass_pipeline.core.registry import ensure_store
 from aimass_pipeline.orchestration.retirement import instigators, loaded_repository, running
 from aimass_pipeline.settings import Settings
+from aimass_pipeline_tests.registries import small_registry
 
 UC = "credit_risk"
 
 
 @pytest.fixture(scope="module")
 def _registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three versions of credit_risk, none champion: built once (MLflow's schema migration takes seconds)."""
-    path = tmp_path_factory.mktemp("registry") / "mlflow.db"
-    uri = f"sqlite:///{path}"
-    ensure_store(uri)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    client.create_registered_model(UC)
-    for n in range(3):
-        version = client.create_model_version(UC, "unused-source")
-        client.set_model_version_tag(UC, version.version, "holdout.roc_auc", f"0.8{n}")
-    return path
+    """Three versions of credit_risk, none champion."""
+    tags = [{"holdout.roc_auc": f"0.8{n}"} for n in range(3)]
+    return small_registry(tmp_path_factory.mktemp("registry") / "mlflow.db", UC, tags)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ used on the schema revision it was written against."""
 import shutil
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,23 +15,18 @@ from mlflow.tracking import MlflowClient
 from aimass_pipeline.cli import registry_writes
 from aimass_pipeline.cli.stores import MLFLOW_SCHEMA, sqlite_registry
 from aimass_pipeline.core.aliases import PROMOTED_BY
-from aimass_pipeline.core.registry import champion_version, ensure_store, previous_version
+from aimass_pipeline.core.registry import champion_version, previous_version
+from aimass_pipeline_tests.registries import small_registry
 
 UC = "uc"
 
 
 @pytest.fixture(scope="module")
 def _registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Versions 1-4 of one model, 4 deleted, champion 1: built once (MLflow's schema migration takes seconds)."""
-    path = tmp_path_factory.mktemp("registry") / "mlflow.db"
-    uri = f"sqlite:///{path}"
-    ensure_store(uri)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    client.create_registered_model(UC)
-    for n in range(4):
-        client.create_model_version(UC, "unused-source", tags={"holdout.roc_auc": f"0.8{n}"})
-    client.delete_model_version(UC, "4")
-    client.set_registered_model_alias(UC, "champion", "1")
+    """Versions 1-4 of one model, 4 deleted, champion 1."""
+    tags = [{"holdout.roc_auc": f"0.8{n}"} for n in range(4)]
+    path = small_registry(tmp_path_factory.mktemp("registry") / "mlflow.db", UC, tags, champion="1")
+    _client(path).delete_model_version(UC, "4")
     return path
 
 
@@ -87,9 +83,18 @@ def test_nothing_to_roll_back_to_is_a_lookup_error(db: Path) -> None:
     assert _aliases(db) == ("1", None)
 
 
-def test_concurrent_promotions_each_see_the_others_move(db: Path) -> None:
-    """Two operators at once: the write lock orders them, so the later one's previous is the earlier one's
-    champion (a read-then-write without the lock would leave previous at 1 for both)."""
+def test_concurrent_promotions_each_see_the_others_move(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two operators at once, each pausing between reading an alias and moving it: the write lock taken before
+    the read orders them, so the later one's previous is the earlier one's champion (read-then-write without
+    it: both read champion 1, and one fails on the lock or both leave previous at 1)."""
+    read = registry_writes.SqliteAliases.version_of
+
+    def slow_read(self, name: str, alias: str) -> str | None:
+        found = read(self, name, alias)
+        time.sleep(0.2)
+        return found
+
+    monkeypatch.setattr(registry_writes.SqliteAliases, "version_of", slow_read)
     errors: list[BaseException] = []
     start = threading.Barrier(2)
 
@@ -104,8 +109,8 @@ def test_concurrent_promotions_each_see_the_others_move(db: Path) -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(30)
-    assert not errors
+        thread.join(60)
+    assert not errors, errors
     assert _aliases(db) in {("3", "2"), ("2", "3")}
 
 

@@ -13,26 +13,18 @@ from mlflow.tracking import MlflowClient
 from aimass_pipeline.core.registry import (
     PromotionConflict,
     champion_version,
-    ensure_store,
     previous_version,
     promote,
 )
+from aimass_pipeline_tests.registries import small_registry
 
 UC = "uc"
 
 
 @pytest.fixture(scope="module")
 def _registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Versions 1-3 of one model, champion 1: built once (MLflow's schema migration takes seconds)."""
-    path = tmp_path_factory.mktemp("registry") / "mlflow.db"
-    uri = f"sqlite:///{path}"
-    ensure_store(uri)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    client.create_registered_model(UC)
-    for _ in range(3):
-        client.create_model_version(UC, "unused-source")
-    client.set_registered_model_alias(UC, "champion", "1")
-    return path
+    """Versions 1-3 of one model, champion 1."""
+    return small_registry(tmp_path_factory.mktemp("registry") / "mlflow.db", UC, [{}, {}, {}], champion="1")
 
 
 @pytest.fixture
