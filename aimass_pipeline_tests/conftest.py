@@ -47,24 +47,25 @@ _ENV_KEYS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _restore_environment() -> Iterator[None]:
-    """Every test leaves the process environment as it found it: ``Settings.prepare()`` exports a home's
-    variables, and a later test must never read another test's lake, instance or registry."""
+def _environment_kept() -> Iterator[None]:
     before = dict(os.environ)
     yield
     os.environ.clear()
     os.environ.update(before)
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """Every test leaves the process environment as it found it: ``Settings.prepare()`` exports a home's
+    variables, and a later test must never read another test's lake, instance or registry."""
+    yield from _environment_kept()
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _restore_environment_after_module() -> Iterator[None]:
     """The same for a module's fixtures (a module-scoped home calls ``prepare()`` too): the next module, on
     whichever xdist worker and in whichever order, starts from the environment the session started with."""
-    before = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(before)
+    yield from _environment_kept()
 
 
 @pytest.fixture
